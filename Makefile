@@ -10,12 +10,12 @@ CODE := $(shell find thesis_code -name '*.py' 2>/dev/null)
 export THESIS_DATA_DIR := $(DATA_DIR)
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help setup assets data book test test-unit test-notebooks test-build book-smoke pdf bench clean clean-cache
+.PHONY: help setup assets data book test test-unit test-notebooks test-build book-smoke pdf pdf-smoke bench clean clean-cache
 
 help:
 	@echo "make book    execute every chapter (book profile) and build the HTML into _build/html"
 	@echo "make test    unit tests, nbval on every notebook (smoke profile), smoke build of HTML and PDF"
-	@echo "make pdf     build the thesis PDF (xelatex) into _build/latex"
+	@echo "make pdf     build the thesis PDF (xelatex; installs the TeX set when missing): _build/latex/thesis.pdf"
 	@echo "make data    fetch and verify MNIST and Fashion-MNIST"
 	@echo "make bench   run the benchmarks"
 
@@ -72,16 +72,39 @@ book: setup assets data _build/.code-stamp
 book-smoke: setup assets data _build_smoke/.code-stamp
 	THESIS_PROFILE=smoke $(JB) build . --path-output _build_smoke -W -n --keep-going
 
+# ---------------------------------------------------------------- the PDF (xelatex)
+# The minimal TeX set from Debian (~360 MB), installed when xelatex or poppler is missing (needs root).
+TEX_PACKAGES := texlive-latex-recommended texlive-xetex texlive-fonts-recommended fonts-freefont-otf latexmk poppler-utils
+ENSURE_TEX = @command -v xelatex >/dev/null && command -v pdftotext >/dev/null || { \
+	  echo "xelatex/poppler not found: installing $(TEX_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(TEX_PACKAGES) \
+	  || { echo "could not install the TeX set: run as root, or: apt-get install --no-install-recommends $(TEX_PACKAGES)"; exit 1; }; }
+# xelatex never waits for input on an error; latexmk prints only its summary (the full log is thesis.log).
+PDF_ENV := LATEXOPTS="-interaction=nonstopmode -halt-on-error" LATEXMKOPTS=-silent
+
+pdf: setup data _build/.code-stamp
+	$(ENSURE_TEX)
+	THESIS_PROFILE=book $(PDF_ENV) $(JB) build . --builder pdflatex -W -n --keep-going \
+	  || { tail -n 25 _build/latex/thesis.log 2>/dev/null; exit 1; }
+	@echo "Thesis PDF: $(CURDIR)/_build/latex/thesis.pdf"
+
+pdf-smoke: setup data _build_smoke/.code-stamp
+	$(ENSURE_TEX)
+	THESIS_PROFILE=smoke $(PDF_ENV) $(JB) build . --builder pdflatex --path-output _build_smoke -W -n --keep-going \
+	  || { tail -n 25 _build_smoke/_build/latex/thesis.log 2>/dev/null; exit 1; }
+	@echo "Smoke PDF: $(CURDIR)/_build_smoke/_build/latex/thesis.pdf"
+
 # ---------------------------------------------------------------- tests
 test-unit: setup data
-	$(PY) -m pytest tests -n 2 -q -m "not build and not pdf"
+	$(PY) -m pytest tests -n 2 -q -m "not build and not pdf" -p no:cacheprovider
 
 test-notebooks: setup data
 	THESIS_PROFILE=smoke THESIS_THREADS=1 $(PY) -m pytest book --nbval-lax --nbval-current-env -n 2 --dist loadfile -q -p no:cacheprovider
 
-# The smoke builds execute every notebook once more, into _build_smoke, never mixing with the book build.
-test-build: book-smoke
-	$(PY) -m pytest tests -q -m build -p no:cacheprovider
+# The smoke builds execute every notebook once more (HTML; the PDF reuses those executions through
+# jupyter-cache), into _build_smoke, never mixing with the book build. Then the built HTML and PDF are checked.
+test-build: book-smoke pdf-smoke
+	THESIS_PDF_PREBUILT=1 $(PY) -m pytest tests -q -m "build or pdf" -p no:cacheprovider
 
 test: setup assets data
 	$(MAKE) test-unit

@@ -1,6 +1,6 @@
 """Evaluation of the models of the thesis.
 
-* Likelihood: the importance-sampled estimate of log p(x) (Burda et al. 2015, eq. 8; Rezende et al. 2014)
+* Likelihood: the importance-sampled estimate of log p(x) (Rezende et al. 2014; Burda et al. 2015)
   with K samples of the encoder q(z|x), batched over examples and over the K samples, so memory does not
   grow with K; nats and bits per dimension.
 * The latent code: reconstruction error, KL per latent dimension, active units (Burda et al. 2015) and a
@@ -22,6 +22,7 @@ binary test set.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,7 +30,8 @@ import numpy as np
 import torch
 from torch import distributions as D
 
-from .latent import encode_dataset, _eval_mode
+from .latent import _eval_mode, encode_dataset
+from .objectives import kl_normal_per_dim
 
 LOG2 = math.log(2.0)
 
@@ -51,8 +53,8 @@ def fixed_binarization(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 def diagonal_gaussian_proposal(model) -> Callable[[torch.Tensor], D.Distribution]:
     """The encoder as proposal: q(z|x) = N(mu(x), diag(exp(logvar(x))))."""
-    def q(x: torch.Tensor) -> D.Distribution:
-        mu, logvar = model.encode(x)
+    def q(x: torch.Tensor, *cond) -> D.Distribution:
+        mu, logvar = model.encode(x, *cond)
         return D.Independent(D.Normal(mu, torch.exp(0.5 * logvar)), 1)
     return q
 
@@ -87,37 +89,42 @@ def _check_batch(x: torch.Tensor, model) -> None:
 @torch.no_grad()
 def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100, chunk: int = 100,
                    proposal: Callable[[torch.Tensor], D.Distribution] | None = None,
-                   seed: int = 0) -> torch.Tensor:
+                   seed: int = 0, y: torch.Tensor | None = None) -> torch.Tensor:
     """Importance-sampled estimate of log p(x) for each example, in nats; shape (N,).
 
-        log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)      (Burda et al. 2015, eq. 8)
+        log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)      (Burda et al. 2015)
 
     The estimate is a stochastic lower bound in expectation (Jensen) that tightens as K grows and is exact
     for any K when q is the true posterior. Examples go through in batches of ``batch_size`` and the K
     samples in chunks of ``chunk``; the log-sum-exp over k is accumulated chunk by chunk (logaddexp), so
-    memory is O(batch_size * chunk * pixels) whatever K. The noise of one example batch is drawn at once,
-    (K, batch, latent_dim), so the result does not depend on ``chunk``.
+    the large tensors are O(batch_size * chunk * pixels) whatever K. The noise of one example batch is
+    drawn at once, (K, batch_size, latent_dim), which is small, so the result does not depend on ``chunk``.
 
     ``proposal(x)`` returns a torch Distribution over z with batch shape (B,) (default: the model's
-    encoder, a diagonal Gaussian); ``seed`` fixes the samples.
+    encoder, a diagonal Gaussian); ``seed`` fixes the samples. ``y``: labels for a conditional VAE, which
+    then gives log p(x|y).
     """
     if k < 1 or batch_size < 1 or chunk < 1:
         raise ValueError(f"k, batch_size and chunk must be >= 1, got {k}, {batch_size}, {chunk}")
     _check_batch(x, model)
+    if y is not None and y.shape[0] != x.shape[0]:
+        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
     q_of = proposal or diagonal_gaussian_proposal(model)
     generator = torch.Generator(device=x.device).manual_seed(seed)
+    ys = y.split(batch_size) if y is not None else [None] * math.ceil(x.shape[0] / batch_size)
     out = []
     with _eval_mode(model):
-        for xb in x.split(batch_size):
+        for xb, yb in zip(x.split(batch_size), ys):
             b = xb.shape[0]
-            q = q_of(xb)
+            q = q_of(xb) if yb is None else q_of(xb, yb)
             z_all = _draw(q, k, generator)                           # (K, B, D)
             acc = torch.full((b,), -math.inf, device=xb.device, dtype=z_all.dtype)
             for z in z_all.split(chunk):                             # z: (c, B, D)
                 c = z.shape[0]
                 x_rep = xb.unsqueeze(0).expand(c, *xb.shape).reshape(c * b, *xb.shape[1:])
                 z_flat = z.reshape(c * b, *z.shape[2:])
-                log_w = (model.log_px_given_z(x_rep, z_flat).view(c, b)
+                cond = () if yb is None else (yb.repeat(c),)
+                log_w = (model.log_px_given_z(x_rep, z_flat, *cond).view(c, b)
                          + model.log_prior(z_flat).view(c, b)
                          - q.log_prob(z))                            # (c, B)
                 acc = torch.logaddexp(acc, torch.logsumexp(log_w, dim=0))
@@ -189,11 +196,6 @@ def reconstruction_error(model, x: torch.Tensor, batch_size: int = 500) -> Recon
     return ReconstructionError(mse=torch.cat(mse), bce=torch.cat(bce))
 
 
-def _kl_standard_normal_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    # KL(N(mu, s^2) || N(0, 1)) = (mu^2 + s^2 - 1 - log s^2) / 2   (Kingma & Welling 2013, appendix B)
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
-
-
 def _gaussian_codes(model, x: torch.Tensor, batch_size: int):
     codes = encode_dataset(model, x, batch_size=batch_size)
     if codes.logvar is None:
@@ -203,9 +205,12 @@ def _gaussian_codes(model, x: torch.Tensor, batch_size: int):
 
 
 def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Mean over the data of KL(q(z_d|x) || N(0, 1)) for each latent dimension d; shape (latent_dim,)."""
+    """Mean over the data of KL(q(z_d|x) || N(0, 1)) for each latent dimension d; shape (latent_dim,).
+
+    Per dimension KL = (mu^2 + s^2 - 1 - log s^2) / 2 (Kingma & Welling 2013, appendix B); the sum over d
+    is the KL term of the ELBO, so a dimension with KL ~ 0 has collapsed onto the prior."""
     codes = _gaussian_codes(model, x, batch_size)
-    return _kl_standard_normal_per_dim(codes.mean, codes.logvar).mean(0)
+    return kl_normal_per_dim(codes.mean, codes.logvar).mean(0)
 
 
 @dataclass
@@ -222,7 +227,7 @@ class ActiveUnits:
 
 
 def active_units(model, x: torch.Tensor, threshold: float = 0.01, batch_size: int = 500) -> ActiveUnits:
-    """Active units (Burda et al. 2015, sec. 5.2): dimension d is active if Var_x(E_q[z_d | x]) > threshold.
+    """Active units (Burda et al. 2015): dimension d is active if Var_x(E_q[z_d | x]) > threshold.
 
     A dimension whose posterior mean does not move with x carries no information about x.
     Deterministic autoencoders are accepted too (the code takes the place of the mean).
@@ -264,7 +269,7 @@ def posterior_collapse_report(model, x: torch.Tensor, threshold: float = 0.01,
     """KL per dimension, active units and the fraction of collapsed dimensions."""
     codes = _gaussian_codes(model, x, batch_size)
     activity = codes.mean.var(dim=0, unbiased=True)
-    return CollapseReport(kl_per_dim=_kl_standard_normal_per_dim(codes.mean, codes.logvar).mean(0),
+    return CollapseReport(kl_per_dim=kl_normal_per_dim(codes.mean, codes.logvar).mean(0),
                           activity=activity, active=activity > threshold, threshold=threshold)
 
 
@@ -305,7 +310,10 @@ def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> f
         raise ValueError(f"mismatched statistics: means {mu1.shape}, {mu2.shape}; "
                          f"covariances {sigma1.shape}, {sigma2.shape}")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
+    with warnings.catch_warnings():
+        # A singular product (dead ReLU features, fewer samples than features) is handled just below.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma1.shape[0]) * eps
         covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
@@ -361,6 +369,18 @@ def frechet_classifier_distance(model, clf, x_test: torch.Tensor, y_test: torch.
     samples = sample_batches(model, n, seed=seed)
     fcd = frechet_distance(fid_features(clf, samples), fid_features(clf, x_test))
     return SampleQuality(fcd=fcd, classifier_accuracy=classifier_accuracy(clf, x_test, y_test), n_samples=n)
+
+
+def sample_quality(model, dataset: str = "mnist", run=None, n_samples: int | None = None,
+                   test_limit: int | None = None, seed: int = 0) -> SampleQuality:
+    """FCD of ``model``'s samples against the test set of ``dataset``, with the project's classifier of
+    that data set (trained or loaded through :func:`classifier.train_classifier` with the run's budget)."""
+    from .classifier import train_classifier
+    from .data import load
+    clf, _ = train_classifier(dataset, run=run)
+    x_test, y_test = load(dataset, "test", limit=test_limit)
+    device = next(clf.parameters()).device
+    return frechet_classifier_distance(model, clf, x_test.to(device), y_test.to(device), n_samples, seed)
 
 
 # ----------------------------------------------------------------------------- anomaly scores

@@ -138,7 +138,7 @@ def interpolate_images(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int =
 def traverse(model, z: torch.Tensor, dim: int, values) -> torch.Tensor:
     """Decode ``z`` with coordinate ``dim`` set to each of ``values`` (others fixed): (len(values), 1, 28, 28).
 
-    Traversals show what one latent dimension encodes (Higgins et al. 2017, fig. 7).
+    Traversals show what one latent dimension encodes (as in Higgins et al. 2017).
     """
     z = z.reshape(-1)
     if not 0 <= dim < z.numel():

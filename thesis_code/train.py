@@ -64,8 +64,8 @@ class TrainConfig:
 class History(dict):
     """Per-epoch means of every metric: ``history["loss"][e]``; ``history["epoch"]`` numbers the epochs.
 
-    A one-phase model's metrics keep their names; with several phases each name is prefixed by the
-    phase, e.g. ``"discriminator/loss"``. ``history["time"]`` is the epoch's wall-clock seconds.
+    Metrics keep the names the model reports; only a name reported by more than one phase is prefixed
+    by the phase, e.g. ``"discriminator/loss"``. ``history["time"]`` is the epoch's wall-clock seconds.
     """
 
     def last(self, key: str) -> float:
@@ -83,6 +83,16 @@ def model_phases(model: nn.Module) -> list[Phase]:
             raise ValueError(f"{type(model).__name__}.phases() returned no phases")
         return phases
     return [Phase("loss", model.parameters(), model.loss)]
+
+
+def _epoch_means(phases: list[Phase], sums: list[dict[str, float]], seen: int) -> dict[str, float]:
+    """Batch-size-weighted means; a metric name that several phases report gets a ``phase/`` prefix."""
+    counts: dict[str, int] = {}
+    for phase_sums in sums:
+        for key in phase_sums:
+            counts[key] = counts.get(key, 0) + 1
+    return {(f"{phase.name}/{key}" if counts[key] > 1 else key): total / seen
+            for phase, phase_sums in zip(phases, sums) for key, total in phase_sums.items()}
 
 
 def _checkpoint_state(model, optimizers, gens, history, epoch, config) -> dict:
@@ -124,7 +134,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
         raise ValueError("cannot train on an empty data set")
     if hasattr(model, "input_shape"):  # fail before training on a wrongly shaped data set
         from .models.networks import check_input
-        check_input(x[:1], model.input_shape, name="training data")
+        check_input(x, model.input_shape, name="training data")
     device = resolve_device(config.device)
     model.to(device)
     # Keep the whole data set on the device when it fits comfortably (MNIST is 190 MB in float32).
@@ -162,7 +172,6 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
         n_batches = min(n_batches, config.max_batches_per_epoch)
     if n_batches == 0:
         raise ValueError(f"batch_size {config.batch_size} with drop_last leaves no batch of {n} examples")
-    prefix = len(phases) > 1
 
     model.train()
     epochs = tqdm(range(start_epoch, config.epochs), desc="epochs", disable=not config.progress,
@@ -171,7 +180,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
         t0 = time.perf_counter()
         order = (torch.randperm(n, generator=gens["shuffle"]) if config.shuffle
                  else torch.arange(n)).to(device)
-        sums: dict[str, float] = {}
+        sums: list[dict[str, float]] = [{} for _ in phases]   # per phase: metric -> weighted sum
         seen = 0
         for b in tqdm(range(n_batches), desc=f"epoch {epoch + 1}", leave=False,
                       disable=not config.progress):
@@ -181,7 +190,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
                 xb = torch.bernoulli(xb, generator=gens["binarize"])
             yb = y[idx] if y is not None else None
             bs = len(idx)
-            for phase, opt, ps in zip(phases, optimizers, params):
+            for phase, opt, ps, phase_sums in zip(phases, optimizers, params, sums):
                 opt.zero_grad(set_to_none=True)
                 loss, metrics = phase.loss_fn(xb, yb)
                 if not math.isfinite(loss.item()):
@@ -194,13 +203,12 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
                     nn.utils.clip_grad_norm_(ps, config.grad_clip)
                 opt.step()
                 for key, value in metrics.items():
-                    key = f"{phase.name}/{key}" if prefix else key
-                    sums[key] = sums.get(key, 0.0) + float(value) * bs
+                    phase_sums[key] = phase_sums.get(key, 0.0) + float(value) * bs
             seen += bs
         # the epoch's record: batch-size-weighted means of every metric
         history.setdefault("epoch", []).append(epoch + 1)
-        for key, total in sums.items():
-            history.setdefault(key, []).append(total / seen)
+        for key, mean in _epoch_means(phases, sums, seen).items():
+            history.setdefault(key, []).append(mean)
         history.setdefault("time", []).append(time.perf_counter() - t0)
         if config.progress:
             epochs.set_postfix({k: f"{v[-1]:.4g}" for k, v in history.items()

@@ -2,16 +2,12 @@
 posterior, the aggregate posterior of a 2-D VAE, the rate-distortion view of beta, and the table that
 puts our likelihoods beside published ones.
 
-The linear-Gaussian model (factor analysis with isotropic noise, cf. Bishop 2006, sec. 12.2)
+The ELBO-gap study uses the linear-Gaussian model of :mod:`thesis_code.linear_gaussian`
+(p(z) = N(0, I_d), p(x | z) = N(W z + b, sigma^2 I_D)), whose evidence and posterior are exact. That
+module covers diagonal encoders; the path below also needs the ELBO of a *full-covariance* Gaussian
+q = N(m, S), which is closed-form too:
 
-    p(z) = N(0, I_d),   p(x | z) = N(W z + b, s^2 I_D)
-
-has everything in closed form, so the identity log p(x) = ELBO(q) + KL(q || p(z|x)) can be checked
-exactly for any Gaussian q = N(m, S):
-
-    p(x)       = N(b, W W^T + s^2 I)
-    p(z | x)   = N(S_post W^T (x - b) / s^2,  S_post),   S_post = (I + W^T W / s^2)^{-1}
-    ELBO(q)    = log N(x; W m + b, s^2 I) - tr(W S W^T) / (2 s^2) - KL(N(m, S) || N(0, I)).
+    ELBO(q) = log N(x; W m + b, sigma^2 I) - tr(W S W^T) / (2 sigma^2) - KL(N(m, S) || N(0, I)).
 """
 from __future__ import annotations
 
@@ -21,95 +17,41 @@ from typing import Iterable, Sequence
 
 import torch
 
+from . import objectives as obj
+from .linear_gaussian import LinearGaussianModel
+
 LOG_2PI = math.log(2 * math.pi)
 
 
-# ============================================================================ linear-Gaussian model
-
-@dataclass
-class LinearGaussian:
-    """p(z) = N(0, I_d), p(x|z) = N(W z + b, s^2 I_D); ``W`` is ``(D, d)``, ``b`` is ``(D,)``."""
-
-    W: torch.Tensor
-    b: torch.Tensor
-    s: float
-
-    def __post_init__(self):
-        if self.W.dim() != 2 or self.b.shape != (self.W.shape[0],):
-            raise ValueError(f"expected W of shape (D, d) and b of shape (D,), got {tuple(self.W.shape)} "
-                             f"and {tuple(self.b.shape)}")
-        if self.s <= 0:
-            raise ValueError(f"the noise scale s must be positive, got {self.s}")
-
-    @staticmethod
-    def random(D: int = 5, d: int = 2, s: float = 0.5, seed: int = 0) -> "LinearGaussian":
-        g = torch.Generator().manual_seed(seed)
-        return LinearGaussian(torch.randn(D, d, generator=g, dtype=torch.float64),
-                              torch.randn(D, generator=g, dtype=torch.float64), s)
-
-    @property
-    def D(self) -> int:
-        return self.W.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.W.shape[1]
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        z = torch.randn(n, self.d, generator=generator, dtype=self.W.dtype)
-        return z @ self.W.T + self.b + self.s * torch.randn(n, self.D, generator=generator, dtype=self.W.dtype)
-
-    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x) = log N(x; b, W W^T + s^2 I) for one x ``(D,)``."""
-        C = self.W @ self.W.T + self.s ** 2 * torch.eye(self.D, dtype=self.W.dtype)
-        return _log_mvn(x, self.b, C)
-
-    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Exact p(z|x) = N(m_post, S_post): returns ``(m_post (d,), S_post (d, d))``."""
-        _check_x(x, self.D)
-        S = torch.linalg.inv(torch.eye(self.d, dtype=self.W.dtype) + self.W.T @ self.W / self.s ** 2)
-        return S @ self.W.T @ (x - self.b) / self.s ** 2, S
-
-    def elbo(self, x: torch.Tensor, m: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
-        """ELBO of q = N(m, S) in closed form (expected log-likelihood minus KL to the prior)."""
-        _check_x(x, self.D)
-        resid = x - self.W @ m - self.b
-        expected_loglik = (-0.5 * self.D * (LOG_2PI + 2 * math.log(self.s))
-                           - 0.5 * (resid @ resid + torch.trace(self.W @ S @ self.W.T)) / self.s ** 2)
-        zeros, eye = torch.zeros_like(m), torch.eye(self.d, dtype=m.dtype)
-        return expected_loglik - kl_mvn(m, S, zeros, eye)
-
-    def elbo_monte_carlo(self, x: torch.Tensor, m: torch.Tensor, S: torch.Tensor, n: int = 100_000,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
-        """The same ELBO by sampling: mean of log p(x, z) - log q(z), z ~ q (estimator A)."""
-        L = torch.linalg.cholesky(S)
-        z = m + torch.randn(n, self.d, generator=generator, dtype=m.dtype) @ L.T
-        log_px_z = (-0.5 * self.D * (LOG_2PI + 2 * math.log(self.s))
-                    - 0.5 * ((x - z @ self.W.T - self.b) ** 2).sum(-1) / self.s ** 2)
-        log_pz = -0.5 * (self.d * LOG_2PI + (z ** 2).sum(-1))
-        diff = torch.linalg.solve_triangular(L, (z - m).T, upper=False).T
-        log_qz = -0.5 * (self.d * LOG_2PI + (diff ** 2).sum(-1)) - torch.log(torch.diagonal(L)).sum()
-        return (log_px_z + log_pz - log_qz).mean()
-
-
-def _check_x(x: torch.Tensor, D: int) -> None:
-    if x.shape != (D,):
-        raise ValueError(f"expected one observation x of shape ({D},), got {tuple(x.shape)}")
-
-
-def _log_mvn(x: torch.Tensor, mean: torch.Tensor, C: torch.Tensor) -> torch.Tensor:
-    L = torch.linalg.cholesky(C)
-    diff = torch.linalg.solve_triangular(L, (x - mean)[:, None], upper=False)[:, 0]
-    return -0.5 * (x.shape[0] * LOG_2PI + diff @ diff) - torch.log(torch.diagonal(L)).sum()
-
+# ============================================================================ ELBO gap, linear-Gaussian model
 
 def kl_mvn(m0: torch.Tensor, S0: torch.Tensor, m1: torch.Tensor, S1: torch.Tensor) -> torch.Tensor:
-    """KL(N(m0, S0) || N(m1, S1)) = 1/2 [tr(S1^-1 S0) + (m1-m0)^T S1^-1 (m1-m0) - k + log det S1/det S0]."""
+    """KL(N(m0, S0) || N(m1, S1)) = 1/2 [tr(S1^-1 S0) + (m1-m0)^T S1^-1 (m1-m0) - k + log det S1/det S0]
+    for mean vectors ``(k,)`` and covariance matrices ``(k, k)`` (the book's eq-kl-gauss)."""
     k = m0.shape[0]
+    if m1.shape != (k,) or S0.shape != (k, k) or S1.shape != (k, k):
+        raise ValueError(f"expected means of shape (k,) and covariances of shape (k, k), got "
+                         f"{tuple(m0.shape)}, {tuple(S0.shape)}, {tuple(m1.shape)}, {tuple(S1.shape)}")
     S1_inv = torch.linalg.inv(S1)
     dm = m1 - m0
     return 0.5 * (torch.trace(S1_inv @ S0) + dm @ S1_inv @ dm - k
                   + torch.logdet(S1) - torch.logdet(S0))
+
+
+def _check_one_x(model: LinearGaussianModel, x: torch.Tensor) -> None:
+    if x.shape != (model.data_dim,):
+        raise ValueError(f"expected one observation x of shape ({model.data_dim},), got {tuple(x.shape)}")
+
+
+def elbo_full_covariance(model: LinearGaussianModel, x: torch.Tensor, m: torch.Tensor,
+                         S: torch.Tensor) -> torch.Tensor:
+    """The ELBO of q = N(m, S) with a full covariance ``S`` ``(d, d)`` for one x ``(D,)``, in closed form:
+    E_q log p(x|z) is the log-likelihood at the mean minus tr(W S W^T) / (2 sigma^2), because the
+    decoder is linear; the KL to the prior is eq-kl-gauss with m1 = 0, S1 = I."""
+    _check_one_x(model, x)
+    expected_loglik = (model.log_px_given_z(x[None], m[None])[0]
+                       - torch.trace(model.W @ S @ model.W.T) / (2 * model.sigma ** 2))
+    return expected_loglik - kl_mvn(m, S, torch.zeros_like(m), torch.eye(len(m), dtype=m.dtype))
 
 
 @dataclass
@@ -126,23 +68,27 @@ class GapPath:
         return self.log_evidence - self.elbo
 
 
-def elbo_gap_path(model: LinearGaussian, x: torch.Tensor, steps: int = 41,
+@torch.no_grad()
+def elbo_gap_path(model: LinearGaussianModel, x: torch.Tensor, steps: int = 41,
                   m0: torch.Tensor | None = None, S0: torch.Tensor | None = None) -> GapPath:
     """Interpolate q_t = N((1-t) m0 + t m_post, (1-t) S0 + t S_post) for t in [0, 1] (a convex
-    combination of covariances stays positive definite) and record ELBO(q_t) and KL(q_t || p(z|x)).
+    combination of covariances stays positive definite) and record ELBO(q_t) and KL(q_t || p(z|x)),
+    for one observation x ``(D,)``.
 
     q_0 defaults to the prior N(0, I), the distribution an untrained encoder would be pushed toward.
     """
-    m_post, S_post = model.posterior(x)
+    _check_one_x(model, x)
+    m_post, S_post = model.posterior(x[None])
+    m_post = m_post[0]
     m0 = torch.zeros_like(m_post) if m0 is None else m0
-    S0 = torch.eye(model.d, dtype=m_post.dtype) if S0 is None else S0
+    S0 = torch.eye(model.latent_dim, dtype=m_post.dtype) if S0 is None else S0
     ts = torch.linspace(0, 1, steps, dtype=m_post.dtype)
     elbos, kls = [], []
     for t in ts:
         m, S = (1 - t) * m0 + t * m_post, (1 - t) * S0 + t * S_post
-        elbos.append(model.elbo(x, m, S))
+        elbos.append(elbo_full_covariance(model, x, m, S))
         kls.append(kl_mvn(m, S, m_post, S_post))
-    return GapPath(ts, float(model.log_evidence(x)), torch.stack(elbos), torch.stack(kls))
+    return GapPath(ts, float(model.log_marginal(x[None])[0]), torch.stack(elbos), torch.stack(kls))
 
 
 # ============================================================================ aggregate posterior
@@ -158,6 +104,7 @@ def aggregate_posterior_log_density(mu: torch.Tensor, logvar: torch.Tensor, z: t
     if mu.dim() != 2 or logvar.shape != mu.shape or z.dim() != 2 or z.shape[1] != mu.shape[1]:
         raise ValueError(f"expected mu, logvar of shape (N, d) and z of shape (P, d), got "
                          f"{tuple(mu.shape)}, {tuple(logvar.shape)}, {tuple(z.shape)}")
+    z = z.to(mu.device)
     inv_var = torch.exp(-logvar)
     const = -0.5 * (mu.shape[1] * LOG_2PI + logvar.sum(dim=1))           # (N,)
     out = []
@@ -175,16 +122,15 @@ def grid_2d(limit: float = 3.0, steps: int = 101) -> tuple[torch.Tensor, torch.T
     return torch.stack([zz1.reshape(-1), zz2.reshape(-1)], dim=1), axis, axis
 
 
-def low_density_prior_samples(mu: torch.Tensor, logvar: torch.Tensor, n: int, quantile: float = 0.1,
-                              pool: int = 4000, generator: torch.Generator | None = None
+def low_density_prior_samples(mu: torch.Tensor, logvar: torch.Tensor, n: int, pool: int = 4000,
+                               generator: torch.Generator | None = None
                               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw ``pool`` prior samples z ~ N(0, I), rank them by the ratio log q(z) - log p(z) and return
     the ``n`` lowest-ratio ones with their ratios. These are likely under the prior yet rarely used by
     the encoder (the 'holes'); the notebook decodes them next to ordinary prior samples."""
     d = mu.shape[1]
-    z = torch.randn(pool, d, generator=generator)
-    ratio = (aggregate_posterior_log_density(mu, logvar, z)
-             - (-0.5 * (d * LOG_2PI + (z ** 2).sum(1))))
+    z = torch.randn(pool, d, generator=generator).to(mu.device)
+    ratio = aggregate_posterior_log_density(mu, logvar, z) - obj.log_normal(z, event_dims=1)
     # Only among prior samples that are not in the prior's tails (|z| below its median radius),
     # so the comparison is about holes, not about the tails.
     radius = z.norm(dim=1)
@@ -201,7 +147,6 @@ def rate_distortion(model, x: torch.Tensor, batch: int = 500) -> tuple[float, fl
     """(rate, distortion) in nats per example on ``x``: rate = E_x KL(q(z|x) || p(z)) (closed form),
     distortion = -E_x E_q log p(x|z) (one sample of z). Their sum is the negative ELBO; beta-VAEs trade
     one against the other (Alemi et al. 2018)."""
-    from . import objectives as obj
     rates, dists = [], []
     for start in range(0, x.shape[0], batch):
         xb = x[start:start + batch].to(model.device)
@@ -222,6 +167,7 @@ class PublishedResult:
     nll: float          # test negative log-likelihood, nats
     source: str         # bibtex key
     budget: str         # how it was obtained
+    reference: str = "Burda et al. (2015), Table 1"   # the citation as printed in a table
 
 
 # Burda, Grosse & Salakhutdinov (2015), Table 1, MNIST, one stochastic layer (50 units), two
@@ -250,7 +196,75 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], dig
 def likelihood_table(ours: Iterable[dict], published: Iterable[PublishedResult] = PUBLISHED_MNIST) -> str:
     """Our measured rows (dicts with keys model, nll, budget) beside the published ones.
 
-    The 'source' column says which numbers were measured in this run and which are cited."""
+    The 'source' column says which numbers were measured in this run and which are cited (the prose
+    cites the bibliography entry ``PublishedResult.source``)."""
     rows = [(r["model"], float(r["nll"]), r["budget"], "this run") for r in ours]
-    rows += [(p.model, p.nll, p.budget, f"{{cite}}`{p.source}`") for p in published]
+    rows += [(p.model, p.nll, p.budget, p.reference) for p in published]
     return markdown_table(("model", "test NLL (nats)", "budget", "source"), rows)
+
+
+# ============================================================================ the chapter's shared models
+
+@dataclass(frozen=True)
+class Budget:
+    """How much data and training a profile gives one model (reported next to every result)."""
+
+    n_train: int
+    epochs: int
+    n_test: int
+    k_eval: int          # importance samples for the test log-likelihood
+
+    def describe(self) -> str:
+        return f"{self.epochs} epochs on {self.n_train:,} images; log p(x) with K = {self.k_eval} on {self.n_test:,} test images"
+
+
+# "main": the models of section 2.4, reused by 2.3, 2.5 and 2.7; "sweep": the many small models of the
+# beta and extension studies. Book budgets fit a 2-core CPU in a few minutes; full is for a GPU.
+BUDGETS = {
+    "main": {"smoke": Budget(1000, 1, 200, 20), "book": Budget(20000, 10, 1000, 200),
+             "full": Budget(60000, 100, 10000, 5000)},
+    "sweep": {"smoke": Budget(1000, 1, 200, 20), "book": Budget(10000, 6, 1000, 100),
+              "full": Budget(60000, 100, 10000, 1000)},
+}
+
+
+def budget(run, kind: str = "main") -> Budget:
+    if kind not in BUDGETS:
+        raise ValueError(f"kind must be one of {sorted(BUDGETS)}, got {kind!r}")
+    return run.pick(**BUDGETS[kind])
+
+
+def train_vae(run, model_config, kind: str = "main", dataset: str = "mnist", model_class=None,
+              conditional: bool = False, name: str | None = None):
+    """Train (or load from the cache) a VAE-family model on ``dataset`` with the profile's budget.
+
+    Every notebook of chapter 2 goes through here, so the same (class, config, budget, data) is one
+    cache entry however many notebooks use it. Bernoulli decoders see dynamically binarized data.
+    Returns ``(model, history, budget)``.
+    """
+    from .data import load
+    from .experiments import train_cached
+    from .models.vae import VAE
+    from .train import TrainConfig
+    model_class = model_class or VAE
+    b = budget(run, kind)
+    x, y = load(dataset, "train", limit=b.n_train)
+    tc = TrainConfig(epochs=b.epochs, batch_size=128, lr=1e-3, seed=run.seed,
+                     binarize=model_config.likelihood == "bernoulli", progress=False)
+    name = name or f"ch2-{model_class.__name__.lower()}-{dataset}"
+    model, history = train_cached(name, lambda: model_class(model_config), tc, x,
+                                  y if conditional else None, run=run, model_config=model_config,
+                                  data_key=f"{dataset}/train/{b.n_train}")
+    return model, history, b
+
+
+def test_images(run, kind: str = "main", dataset: str = "mnist", binarized: bool = True):
+    """The first ``n_test`` test images (and labels) on the run's device; binarized once with a fixed
+    seed for Bernoulli models, so every likelihood in the chapter is computed on the same binary set."""
+    from .data import load
+    from .evaluate import fixed_binarization
+    b = budget(run, kind)
+    x, y = load(dataset, "test", limit=b.n_test)
+    if binarized:
+        x = fixed_binarization(x)
+    return x.to(run.device), y

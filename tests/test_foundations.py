@@ -1,0 +1,300 @@
+"""Tests of chapter 1's modules: neural_networks, dimensionality, toy_data, divergences.
+
+Every closed form is checked against an independent computation (autograd, scipy, Monte Carlo,
+torch.distributions, grid integration)."""
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from thesis_code import dimensionality as dr
+from thesis_code import divergences as dv
+from thesis_code import neural_networks as nn_
+from thesis_code import toy_data
+
+torch.set_num_threads(1)
+
+
+# ----------------------------------------------------------------------------- perceptron
+
+def test_perceptron_converges_within_novikoff_bound():
+    x, y, w_true = toy_data.separable_blobs(300, margin=0.3, seed=1)
+    assert np.all(y * (x @ w_true) >= 0.3 - 1e-12)  # the generator keeps its promise
+    res = nn_.perceptron(x, y, max_epochs=1000)
+    assert res.converged
+    assert np.all(res.predict(x) == y)
+    bound = nn_.novikoff_bound(x, y, w_true, 0.0)
+    assert 0 < res.n_updates <= bound
+
+
+def test_perceptron_does_not_converge_on_xor():
+    x = np.array([[0, 0], [1, 1], [0, 1], [1, 0]], float)
+    y = np.array([-1, -1, 1, 1])
+    res = nn_.perceptron(x, y, max_epochs=50)
+    assert not res.converged and all(m > 0 for m in res.mistakes_per_epoch)
+
+
+def test_perceptron_rejects_bad_labels_and_shapes():
+    with pytest.raises(ValueError, match="-1 or \\+1"):
+        nn_.perceptron(np.zeros((3, 2)), np.array([0, 1, 1]))
+    with pytest.raises(ValueError, match=r"\(N, D\)"):
+        nn_.perceptron(np.zeros(3), np.array([1, 1, 1]))
+    with pytest.raises(ValueError, match="does not separate"):
+        nn_.novikoff_bound(np.array([[1.0], [2.0]]), np.array([1, -1]), np.array([1.0]), 0.0)
+
+
+# ----------------------------------------------------------------------------- Hebbian learning
+
+def test_hebbian_update_matches_the_rule():
+    rng = np.random.default_rng(0)
+    w, x = rng.normal(size=5), rng.normal(size=5)
+    y = sum(wi * xi for wi, xi in zip(w, x))
+    np.testing.assert_allclose(nn_.hebbian_update(w, x, 0.1, "hebb"), [wi + 0.1 * y * xi for wi, xi in zip(w, x)])
+    np.testing.assert_allclose(nn_.hebbian_update(w, x, 0.1, "oja"),
+                               [wi + 0.1 * y * (xi - y * wi) for wi, xi in zip(w, x)])
+    with pytest.raises(ValueError, match="unknown rule"):
+        nn_.hebbian_update(w, x, 0.1, "anti")
+
+
+def test_oja_rule_finds_first_principal_component():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 3)) * np.array([3.0, 1.0, 0.5])
+    rot = scipy.linalg.qr(rng.normal(size=(3, 3)))[0]
+    x = x @ rot.T
+    w, _ = nn_.hebbian_learning(x, lr=0.002, epochs=3, rule="oja")
+    top = np.linalg.eigh(np.cov(x.T))[1][:, -1]
+    assert abs(np.linalg.norm(w) - 1) < 0.05
+    assert abs(w @ top) / np.linalg.norm(w) > 0.99
+
+
+# ----------------------------------------------------------------------------- gradient descent
+
+def test_gradient_descent_converges_below_two_over_l_and_diverges_above():
+    a = np.diag([1.0, 10.0])  # f = x^T A x / 2, L = 10
+    grad = lambda v: a @ v
+    assert np.linalg.norm(nn_.gradient_descent(grad, [1.0, 1.0], lr=0.19, steps=200)[-1]) < 1e-6
+    assert np.linalg.norm(nn_.gradient_descent(grad, [1.0, 1.0], lr=0.21, steps=200)[-1]) > 1e3
+
+
+# ----------------------------------------------------------------------------- universal approximation
+
+def test_wider_network_approximates_better():
+    res = nn_.approximation_sweep(lambda t: torch.sin(2 * t), widths=[1, 16], n_train=100, steps=600, lr=0.1)
+    assert res.test_mse[1] < 0.1 * res.test_mse[0]
+    assert res.test_mse[1] < 0.01
+
+
+# ----------------------------------------------------------------------------- backpropagation
+
+def test_backprop_matches_autograd_and_finite_differences():
+    rng = np.random.default_rng(0)
+    params = nn_.init_mlp([3, 5, 4, 2], seed=1)
+    x, y = rng.normal(size=(7, 3)), rng.normal(size=(7, 2))
+    grads = nn_.mlp_backward(params, x, y)
+    # autograd on the same network, built independently with torch
+    tp = [(torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)) for w, b in params]
+    a = torch.tensor(x)
+    for l, (w, b) in enumerate(tp):
+        a = a @ w.T + b
+        if l < len(tp) - 1:
+            a = torch.tanh(a)
+    loss = 0.5 * ((a - torch.tensor(y)) ** 2).sum(dim=1).mean()
+    loss.backward()
+    for (gw, gb), (w, b) in zip(grads, tp):
+        np.testing.assert_allclose(gw, w.grad.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gb, b.grad.numpy(), rtol=1e-10, atol=1e-12)
+    assert abs(nn_.mse_loss(params, x, y) - loss.item()) < 1e-12
+    num = nn_.numerical_gradient(lambda p: nn_.mse_loss(p, x, y), params)
+    assert nn_.relative_error(grads, num) < 1e-7
+    # a wrong gradient is caught
+    wrong = [(gw * 1.01, gb) for gw, gb in grads]
+    assert nn_.relative_error(wrong, num) > 1e-4
+
+
+# ----------------------------------------------------------------------------- dimensionality
+
+def test_distance_concentration_decreases_with_dimension():
+    ratios = dr.distance_concentration([2, 10, 100, 1000], n_points=50, n_repeats=3)
+    assert np.all(np.diff(ratios) < 0)
+    assert ratios[-1] < 0.5 < ratios[0]
+
+
+def test_pairwise_distances_match_scipy():
+    from scipy.spatial.distance import pdist
+    x = np.random.default_rng(0).normal(size=(20, 4))
+    np.testing.assert_allclose(dr.pairwise_distances(x), pdist(x), atol=1e-10)
+
+
+def test_pca_matches_sklearn_and_reconstructs_exactly_with_all_components():
+    from sklearn.decomposition import PCA as SkPCA
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 6)) @ rng.normal(size=(6, 6))
+    pca = dr.fit_pca(x)
+    sk = SkPCA().fit(x)
+    np.testing.assert_allclose(pca.explained_variance, sk.explained_variance_, rtol=1e-8)
+    np.testing.assert_allclose(np.abs(np.sum(pca.components * sk.components_, axis=1)), 1, atol=1e-8)
+    np.testing.assert_allclose(pca.reconstruct(x, 6), x, atol=1e-8)
+    err = [np.mean((pca.reconstruct(x, k) - x) ** 2) for k in range(1, 7)]
+    assert np.all(np.diff(err) < 0)
+    # the squared error of a k-component reconstruction is the sum of the discarded variances
+    k = 2
+    np.testing.assert_allclose(np.sum((pca.reconstruct(x, k) - x) ** 2) / (len(x) - 1),
+                               pca.explained_variance[k:].sum(), rtol=1e-8)
+
+
+def test_principal_angles_match_scipy():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(10, 3)), rng.normal(size=(10, 4))
+    np.testing.assert_allclose(dr.principal_angles(a, b), np.sort(scipy.linalg.subspace_angles(a, b)),
+                               atol=1e-8)
+    # same span under a change of basis: all angles zero
+    assert np.max(dr.principal_angles(a, a @ rng.normal(size=(3, 3)))) < 1e-6
+    with pytest.raises(ValueError, match="same number of rows"):
+        dr.principal_angles(a, b[:5])
+
+
+def test_ppca_marginal_matches_monte_carlo_and_torch():
+    rng = np.random.default_rng(0)
+    model = dr.PPCA(mu=np.array([0.5, -1.0, 0.2]), W=rng.normal(size=(3, 1)), sigma2=0.3)
+    x = model.sample(4, seed=1)
+    exact = model.log_marginal(x)
+    mvn = torch.distributions.MultivariateNormal(torch.tensor(model.mu), torch.tensor(model.covariance))
+    np.testing.assert_allclose(exact, mvn.log_prob(torch.tensor(x)).numpy(), rtol=1e-10)
+    # p(x) = E_{z ~ N(0,1)} N(x; W z + mu, sigma2 I), by Monte Carlo over z
+    z = rng.normal(size=(200_000, 1))
+    means = z @ model.W.T + model.mu
+    for i in range(len(x)):
+        log_lik = -0.5 * (np.sum((x[i] - means) ** 2, axis=1) / model.sigma2
+                          + 3 * math.log(2 * math.pi * model.sigma2))
+        mc = np.log(np.mean(np.exp(log_lik)))
+        assert abs(mc - exact[i]) < 0.02
+
+
+def test_ppca_posterior_matches_grid_bayes():
+    rng = np.random.default_rng(1)
+    model = dr.PPCA(mu=np.zeros(2), W=rng.normal(size=(2, 1)), sigma2=0.5)
+    x = np.array([[1.0, -0.5]])
+    mean, cov = model.posterior(x)
+    z = np.linspace(-8, 8, 20001)
+    log_post = -0.5 * z ** 2 - 0.5 * np.sum((x[0][None] - z[:, None] * model.W.T) ** 2, axis=1) / model.sigma2
+    w = np.exp(log_post - log_post.max())
+    w /= w.sum()
+    assert abs(np.sum(w * z) - mean[0, 0]) < 1e-6
+    assert abs(np.sum(w * (z - mean[0, 0]) ** 2) - cov[0, 0]) < 1e-6
+
+
+def test_fit_ppca_recovers_a_known_model():
+    rng = np.random.default_rng(0)
+    true = dr.PPCA(mu=np.array([1.0, 2.0, 3.0, 4.0]), W=rng.normal(size=(4, 2)), sigma2=0.1)
+    x = true.sample(50_000, seed=2)
+    fit = dr.fit_ppca(x, 2)
+    np.testing.assert_allclose(fit.covariance, true.covariance, atol=0.05)
+    assert abs(fit.sigma2 - 0.1) < 0.01
+    # ML fit has higher likelihood than a perturbed model
+    worse = dr.PPCA(fit.mu, fit.W * 1.2, fit.sigma2)
+    assert fit.log_marginal(x).mean() > worse.log_marginal(x).mean()
+    with pytest.raises(ValueError, match="0 < q < D"):
+        dr.fit_ppca(x, 4)
+
+
+# ----------------------------------------------------------------------------- toy data and the score
+
+def test_noisy_circle_lies_near_the_circle():
+    x = toy_data.noisy_circle(1000, noise=0.05)
+    assert x.shape == (1000, 2)
+    assert 0.03 < np.mean(toy_data.distance_to_circle(x)) < 0.06
+
+
+def test_tweedie_optimal_denoiser_equals_scaled_score():
+    data = torch.tensor(toy_data.spiral(300, seed=0), dtype=torch.float64)
+    x = torch.randn(50, 2, dtype=torch.float64)
+    sigma = 0.2
+    lhs = toy_data.optimal_denoiser(x, data, sigma) - x
+    rhs = sigma ** 2 * toy_data.smoothed_score(x, data, sigma)
+    torch.testing.assert_close(lhs, rhs, rtol=1e-8, atol=1e-10)
+
+
+def test_mixture_responsibilities_sum_to_one_and_match_bayes():
+    w, m, s = [0.3, 0.7], [[0, 0], [3, 0]], [1.0, 0.5]
+    x, _ = toy_data.gaussian_mixture_2d(5, w, m, s)
+    r = toy_data.mixture_responsibilities(x, w, m, s)
+    from scipy.stats import multivariate_normal as mvn
+    joint = np.stack([w[k] * mvn(m[k], s[k] ** 2 * np.eye(2)).pdf(x) for k in range(2)], axis=1)
+    np.testing.assert_allclose(r, joint / joint.sum(axis=1, keepdims=True), rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- divergences
+
+def test_kl_gaussian_matches_torch_and_monte_carlo():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    cov_p, cov_q = a @ a.T + np.eye(3), b @ b.T + np.eye(3)
+    mu_p, mu_q = rng.normal(size=3), rng.normal(size=3)
+    closed = dv.kl_gaussian(mu_p, cov_p, mu_q, cov_q)
+    P = torch.distributions.MultivariateNormal(torch.tensor(mu_p), torch.tensor(cov_p))
+    Q = torch.distributions.MultivariateNormal(torch.tensor(mu_q), torch.tensor(cov_q))
+    assert abs(closed - torch.distributions.kl_divergence(P, Q).item()) < 1e-10
+    samples = P.sample((200_000,), ) if False else torch.tensor(
+        rng.multivariate_normal(mu_p, cov_p, size=200_000))
+    est, se = dv.kl_monte_carlo(samples, lambda s: P.log_prob(s).numpy(), lambda s: Q.log_prob(s).numpy())
+    assert abs(est - closed) < 4 * se
+    assert dv.kl_gaussian(mu_p, cov_p, mu_p, cov_p) == pytest.approx(0, abs=1e-12)
+
+
+def test_kl_discrete_is_nonnegative_and_asymmetric():
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        p, q = rng.dirichlet(np.ones(5)), rng.dirichlet(np.ones(5))
+        assert dv.kl_discrete(p, q) >= 0
+    p, q = np.array([0.9, 0.1]), np.array([0.5, 0.5])
+    assert dv.kl_discrete(p, q) != pytest.approx(dv.kl_discrete(q, p))
+    assert dv.kl_discrete([0.5, 0.5], [1.0, 0.0]) == math.inf
+
+
+def test_gaussian_fit_forward_is_moment_matching_and_reverse_is_mode_seeking():
+    target = dv.Mixture1D(weights=(0.5, 0.5), means=(-2.0, 2.0), stds=(0.5, 0.5))
+    fwd = dv.fit_gaussian(target, "forward")
+    rev = dv.fit_gaussian(target, "reverse")
+    # forward KL optimum = the mixture's mean and standard deviation (moment matching)
+    assert abs(fwd.mu - target.mean) < 1e-3
+    assert abs(fwd.sigma - math.sqrt(target.variance)) < 1e-3
+    # reverse KL locks onto one component
+    assert min(abs(rev.mu - 2.0), abs(rev.mu + 2.0)) < 0.05
+    assert abs(rev.sigma - 0.5) < 0.05
+    # each fit is best in its own direction
+    grid = np.linspace(-10, 10, 4001)
+    from scipy.stats import norm
+    log_q = lambda f: (lambda x: norm.logpdf(x, f.mu, f.sigma))
+    assert dv.kl_quadrature(log_q(rev), target.log_prob, grid) < dv.kl_quadrature(log_q(fwd), target.log_prob, grid)
+    assert dv.kl_quadrature(target.log_prob, log_q(fwd), grid) < dv.kl_quadrature(target.log_prob, log_q(rev), grid)
+
+
+def test_mixture_moments_match_samples():
+    target = dv.Mixture1D((0.3, 0.7), (-1.0, 2.0), (0.5, 1.0))
+    s = target.sample(400_000)
+    assert abs(s.mean() - target.mean) < 0.01
+    assert abs(s.var() - target.variance) < 0.02
+
+
+# ----------------------------------------------------------------------------- encoder Jacobians
+
+def test_encoder_jacobian_matches_sigmoid_closed_form_and_finite_differences():
+    from thesis_code.models import Autoencoder
+    from thesis_code.models.autoencoders import AEConfig
+    torch.manual_seed(0)
+    model = Autoencoder(AEConfig(code_dim=3, hidden=(), code_activation="sigmoid", input_shape=(5,))).double()
+    x = torch.rand(4, 5, dtype=torch.float64)
+    jac = nn_.encoder_jacobian(model, x)
+    assert jac.shape == (4, 3, 5)
+    lin = model.encoder[1][0]
+    h = model.encode(x)
+    closed = (h * (1 - h))[:, :, None] * lin.weight[None]  # diag(h(1-h)) W
+    torch.testing.assert_close(jac, closed.detach())
+    eps = 1e-6
+    fd = torch.stack([(model.encode(x + eps * e) - model.encode(x - eps * e)) / (2 * eps)
+                      for e in torch.eye(5, dtype=torch.float64)], dim=2)
+    torch.testing.assert_close(jac, fd.detach(), atol=1e-8, rtol=1e-6)
+    sv = nn_.jacobian_spectrum(model, x)
+    assert sv.shape == (4, 3) and torch.all(sv[:, :-1] >= sv[:, 1:])
