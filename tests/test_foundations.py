@@ -298,3 +298,41 @@ def test_encoder_jacobian_matches_sigmoid_closed_form_and_finite_differences():
     torch.testing.assert_close(jac, fd.detach(), atol=1e-8, rtol=1e-6)
     sv = nn_.jacobian_spectrum(model, x)
     assert sv.shape == (4, 3) and torch.all(sv[:, :-1] >= sv[:, 1:])
+
+
+# ----------------------------------------------------------------------------- helpers used by the notebooks
+
+def test_squared_error_matches_pca_eckart_young():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 5)) @ rng.normal(size=(5, 5))
+    pca = dr.fit_pca(x)
+    err = dr.squared_error(lambda b: pca.reconstruct(b, 2), x, batch_size=64)
+    assert err.shape == (300,)
+    np.testing.assert_allclose(err.sum() / (len(x) - 1), pca.explained_variance[2:].sum(), rtol=1e-8)
+
+
+def test_greedy_pretrained_stack_is_cached_and_reconstructs(tmp_path, monkeypatch):
+    monkeypatch.setenv("THESIS_CACHE_DIR", str(tmp_path))
+    from thesis_code.models.autoencoders import AEConfig
+    from thesis_code.train import TrainConfig
+    cfg = AEConfig(code_dim=2, hidden=(6,), activation="tanh", loss="mse", input_shape=(8,))
+    x = torch.randn(64, 8)
+    tc = TrainConfig(epochs=2, batch_size=32, progress=False)
+    a = nn_.greedy_pretrained_stack(cfg, x, tc, "smoke", "test/64")
+    b = nn_.greedy_pretrained_stack(cfg, x, tc, "smoke", "test/64")  # loaded from the cache
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    assert len(list(tmp_path.rglob("result.pt"))) == 1
+    assert a(x).shape == x.shape
+
+
+def test_diagrams_draw_and_reject_bad_input():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    nn_.draw_autoencoder(ax, [4, 2, 4])
+    nn_.draw_taxonomy(ax)
+    with pytest.raises(ValueError, match="at least 3 layers"):
+        nn_.draw_autoencoder(ax, [4, 4])
+    plt.close(fig)
