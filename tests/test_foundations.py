@@ -236,8 +236,7 @@ def test_kl_gaussian_matches_torch_and_monte_carlo():
     P = torch.distributions.MultivariateNormal(torch.tensor(mu_p), torch.tensor(cov_p))
     Q = torch.distributions.MultivariateNormal(torch.tensor(mu_q), torch.tensor(cov_q))
     assert abs(closed - torch.distributions.kl_divergence(P, Q).item()) < 1e-10
-    samples = P.sample((200_000,), ) if False else torch.tensor(
-        rng.multivariate_normal(mu_p, cov_p, size=200_000))
+    samples = torch.tensor(rng.multivariate_normal(mu_p, cov_p, size=200_000))
     est, se = dv.kl_monte_carlo(samples, lambda s: P.log_prob(s).numpy(), lambda s: Q.log_prob(s).numpy())
     assert abs(est - closed) < 4 * se
     assert dv.kl_gaussian(mu_p, cov_p, mu_p, cov_p) == pytest.approx(0, abs=1e-12)
@@ -336,3 +335,30 @@ def test_diagrams_draw_and_reject_bad_input():
     with pytest.raises(ValueError, match="at least 3 layers"):
         nn_.draw_autoencoder(ax, [4, 4])
     plt.close(fig)
+
+
+def test_fit_ppca_path_equals_separate_fits():
+    x = np.random.default_rng(3).normal(size=(100, 6)) @ np.random.default_rng(4).normal(size=(6, 6))
+    path = dr.fit_ppca_path(x, [1, 3])
+    for q in (1, 3):
+        single = dr.fit_ppca(x, q)
+        np.testing.assert_allclose(path[q].covariance, single.covariance)
+    with pytest.raises(ValueError, match="0 < q < D"):
+        dr.fit_ppca_path(x, [0])
+
+
+def test_ppca_importance_sampling_is_exact_and_prior_sampling_converges():
+    rng = np.random.default_rng(5)
+    model = dr.PPCA(mu=np.zeros(4), W=rng.normal(size=(4, 1)), sigma2=0.4)
+    x = model.sample(6, seed=2)
+    exact = model.log_marginal(x)
+    np.testing.assert_allclose(model.log_marginal_importance(x, seed=1), exact, atol=1e-10)
+    est = model.log_marginal_prior_sampling(x, [10, 200_000], seed=0)
+    assert est.shape == (2, 6)
+    assert np.max(np.abs(est[1] - exact)) < 0.02
+    # log p(x, z) - log p(z | x) does not depend on z: check the joint against the posterior directly
+    mean, cov = model.posterior(x)
+    from scipy.stats import multivariate_normal as mvn
+    z = mean + 0.3
+    log_post = np.array([mvn(mean[i], cov).logpdf(z[i]) for i in range(len(x))])
+    np.testing.assert_allclose(model.log_joint(x, z) - log_post, exact, atol=1e-10)

@@ -131,6 +131,41 @@ class PPCA:
         m_inv = np.linalg.inv(m)
         return (x - self.mu) @ self.W @ m_inv.T, self.sigma2 * m_inv
 
+    def log_joint(self, x, z) -> np.ndarray:
+        """log p(x, z) = log N(z; 0, I) + log N(x; W z + mu, sigma2 I), per row."""
+        x, z = _as_matrix(x), _as_matrix(z, "z")
+        d, q = x.shape[1], z.shape[1]
+        log_prior = -0.5 * (np.sum(z ** 2, axis=1) + q * math.log(2 * math.pi))
+        resid = x - z @ self.W.T - self.mu
+        return log_prior - 0.5 * (np.sum(resid ** 2, axis=1) / self.sigma2 + d * math.log(2 * math.pi * self.sigma2))
+
+    def log_marginal_prior_sampling(self, x, sample_sizes: Sequence[int], seed: int = 0) -> np.ndarray:
+        """The naive estimate log (1/S sum_s p(x | z_s)), z_s ~ p(z), for each S in ``sample_sizes`` (nested
+        prefixes of one sample), shape (len(sample_sizes), N). Its expectation lies below log p(x)."""
+        x = _as_matrix(x)
+        rng = np.random.default_rng(seed)
+        z = rng.normal(size=(max(sample_sizes), self.W.shape[1]))
+        means = z @ self.W.T + self.mu
+        # ||x - m||^2 = ||m||^2 - 2 m.x + ||x||^2 for all pairs at once, (S, N)
+        d2 = np.sum(means ** 2, axis=1)[:, None] - 2 * means @ x.T + np.sum(x ** 2, axis=1)[None]
+        log_lik = -0.5 * (d2 / self.sigma2 + x.shape[1] * math.log(2 * math.pi * self.sigma2))
+        from scipy.special import logsumexp
+        return np.stack([logsumexp(log_lik[:s], axis=0) - math.log(s) for s in sample_sizes])
+
+    def log_marginal_importance(self, x, seed: int = 0) -> np.ndarray:
+        """One-sample importance sampling with the exact posterior as proposal: log p(x, z) - log p(z | x)
+        with z ~ p(z | x). Every such ratio equals p(x), so the estimate is exact up to rounding."""
+        x = _as_matrix(x)
+        rng = np.random.default_rng(seed)
+        mean, cov = self.posterior(x)
+        chol = np.linalg.cholesky(cov)
+        eps = rng.normal(size=mean.shape)
+        z = mean + eps @ chol.T
+        q = z.shape[1]
+        # log N(z; mean, cov) with z - mean = chol eps: the quadratic form is ||eps||^2
+        log_q = -0.5 * (np.sum(eps ** 2, axis=1) + q * math.log(2 * math.pi)) - np.sum(np.log(np.diag(chol)))
+        return self.log_joint(x, z) - log_q
+
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng(seed)
         z = rng.normal(size=(n, self.W.shape[1]))
@@ -140,17 +175,26 @@ class PPCA:
 def fit_ppca(x, q: int, min_sigma2: float = 1e-6) -> PPCA:
     """Closed-form maximum likelihood PPCA (Tipping & Bishop 1999, eq. 7-8):
     sigma2 = mean of the D - q smallest covariance eigenvalues, W = U_q (Lambda_q - sigma2 I)^{1/2}."""
+    return fit_ppca_path(x, [q], min_sigma2)[q]
+
+
+def fit_ppca_path(x, qs: Sequence[int], min_sigma2: float = 1e-6) -> dict[int, PPCA]:
+    """``fit_ppca`` for several latent dimensions from one SVD of the centred data."""
     x = _as_matrix(x)
     n, d = x.shape
-    if not 0 < q < d:
-        raise ValueError(f"need 0 < q < D = {d}, got q = {q}")
+    for q in qs:
+        if not 0 < q < d:
+            raise ValueError(f"need 0 < q < D = {d}, got q = {q}")
     mu = x.mean(axis=0)
     _, s, vt = np.linalg.svd(x - mu, full_matrices=False)
     lam = np.zeros(d)
     lam[:len(s)] = s ** 2 / n  # the ML covariance divides by N
-    sigma2 = max(float(lam[q:].mean()), min_sigma2)
-    w = vt[:q].T * np.sqrt(np.maximum(lam[:q] - sigma2, 0.0))
-    return PPCA(mu, w, sigma2)
+    models = {}
+    for q in qs:
+        sigma2 = max(float(lam[q:].mean()), min_sigma2)
+        w = vt[:q].T * np.sqrt(np.maximum(lam[:q] - sigma2, 0.0))
+        models[q] = PPCA(mu, w, sigma2)
+    return models
 
 
 # ----------------------------------------------------------------------------- comparing codes
