@@ -58,11 +58,12 @@ data: setup $(DATA_DIR)/raw/usr/share/datasets/fashion-mnist/train-images-idx3-u
 	$(PY) -m thesis_code.data fetch
 
 # jupyter-cache keeps executed notebooks in <build>/.jupyter_cache; it keys on the notebook's code only,
-# so empty it whenever the package changes. Trained models survive in _cache/<profile>/.
+# so whenever the package changes, empty it and Sphinx's saved environment (.doctrees; otherwise Sphinx
+# sees no changed source and re-executes nothing). Trained models survive in _cache/<profile>/.
 _build/.code-stamp: $(CODE) _config.yml
-	rm -rf _build/.jupyter_cache && mkdir -p _build && touch $@
+	rm -rf _build/.jupyter_cache _build/.doctrees && mkdir -p _build && touch $@
 _build_smoke/.code-stamp: $(CODE) _config.yml
-	rm -rf _build_smoke/_build/.jupyter_cache && mkdir -p _build_smoke && touch $@
+	rm -rf _build_smoke/_build/.jupyter_cache _build_smoke/_build/.doctrees && mkdir -p _build_smoke && touch $@
 
 # ---------------------------------------------------------------- the book
 book: setup assets data _build/.code-stamp

@@ -180,3 +180,10 @@ def test_likelihood_table_marks_sources():
     assert "Burda et al. (2015)" in lines[3] and "86.76" in lines[3]
     with pytest.raises(ValueError):
         vs.markdown_table(("a", "b"), [(1,)])
+
+
+def test_table_with_caption_is_a_numbered_myst_table():
+    table = vs.markdown_table(("a", "b"), [(1, 2.345)], caption="A caption.", name="tbl-x")
+    lines = table.splitlines()
+    assert lines[0] == ":::{table} A caption." and lines[1] == ":name: tbl-x" and lines[-1] == ":::"
+    assert "| 1 | 2.35 |" in lines

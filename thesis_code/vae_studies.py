@@ -181,8 +181,12 @@ PUBLISHED_MNIST = (
 )
 
 
-def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], digits: int = 2) -> str:
-    """A pipe table (renders in HTML and LaTeX through MyST); floats are rounded to ``digits``."""
+def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], digits: int = 2,
+                   caption: str | None = None, name: str | None = None) -> str:
+    """A pipe table (renders in HTML and LaTeX through MyST); floats are rounded to ``digits``.
+
+    With a ``caption`` the table is wrapped in MyST's ``table`` directive, so the book numbers it, lists it
+    in the list of tables and ``{numref}`` can point at ``name``."""
     def cell(v):
         return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
     rows = [list(map(cell, r)) for r in rows]
@@ -190,17 +194,20 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence[object]], dig
         raise ValueError(f"every row needs {len(headers)} cells")
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if caption is not None:
+        lines = [f":::{{table}} {caption}"] + ([f":name: {name}"] if name else []) + [""] + lines + [":::"]
     return "\n".join(lines)
 
 
-def likelihood_table(ours: Iterable[dict], published: Iterable[PublishedResult] = PUBLISHED_MNIST) -> str:
+def likelihood_table(ours: Iterable[dict], published: Iterable[PublishedResult] = PUBLISHED_MNIST,
+                     caption: str | None = None, name: str | None = None) -> str:
     """Our measured rows (dicts with keys model, nll, budget) beside the published ones.
 
     The 'source' column says which numbers were measured in this run and which are cited (the prose
     cites the bibliography entry ``PublishedResult.source``)."""
     rows = [(r["model"], float(r["nll"]), r["budget"], "this run") for r in ours]
     rows += [(p.model, p.nll, p.budget, p.reference) for p in published]
-    return markdown_table(("model", "test NLL (nats)", "budget", "source"), rows)
+    return markdown_table(("model", "test NLL (nats)", "budget", "source"), rows, caption=caption, name=name)
 
 
 # ============================================================================ the chapter's shared models
@@ -221,9 +228,9 @@ class Budget:
 # "main": the models of section 2.4, reused by 2.3, 2.5 and 2.7; "sweep": the many small models of the
 # beta and extension studies. Book budgets fit a 2-core CPU in a few minutes; full is for a GPU.
 BUDGETS = {
-    "main": {"smoke": Budget(1000, 1, 200, 20), "book": Budget(20000, 10, 1000, 200),
+    "main": {"smoke": Budget(1000, 1, 200, 20), "book": Budget(60000, 10, 2000, 500),
              "full": Budget(60000, 100, 10000, 5000)},
-    "sweep": {"smoke": Budget(1000, 1, 200, 20), "book": Budget(10000, 6, 1000, 100),
+    "sweep": {"smoke": Budget(1000, 1, 200, 20), "book": Budget(20000, 10, 1000, 100),
               "full": Budget(60000, 100, 10000, 1000)},
 }
 
