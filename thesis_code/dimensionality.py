@@ -114,30 +114,35 @@ class PPCA:
         """Marginal covariance C = W W^T + sigma2 I: x ~ N(mu, C) after integrating z out."""
         return self.W @ self.W.T + self.sigma2 * np.eye(len(self.mu))
 
+    def as_torch(self):
+        """The same model as :class:`thesis_code.linear_gaussian.LinearGaussianModel` (float64), which
+        holds the exact formulas; PPCA adds the NumPy interface and the maximum-likelihood fit."""
+        import torch
+        from .linear_gaussian import LinearGaussianModel
+        return LinearGaussianModel(torch.as_tensor(self.W, dtype=torch.float64),
+                                   torch.as_tensor(self.mu, dtype=torch.float64), math.sqrt(self.sigma2))
+
     def log_marginal(self, x) -> np.ndarray:
         """log p(x) = log N(x; mu, W W^T + sigma2 I), per row of x (exact: the integral is Gaussian)."""
-        x = _as_matrix(x)
-        c = self.covariance
-        chol = np.linalg.cholesky(c)
-        sol = np.linalg.solve(chol, (x - self.mu).T)
-        logdet = 2 * np.sum(np.log(np.diag(chol)))
-        return -0.5 * (x.shape[1] * math.log(2 * math.pi) + logdet + np.sum(sol ** 2, axis=0))
+        import torch
+        with torch.no_grad():
+            return self.as_torch().log_marginal(torch.as_tensor(_as_matrix(x), dtype=torch.float64)).numpy()
 
     def posterior(self, x) -> tuple[np.ndarray, np.ndarray]:
         """p(z | x) = N(M^{-1} W^T (x - mu), sigma2 M^{-1}) with M = W^T W + sigma2 I (Tipping & Bishop
         1999, eq. 6). Returns the means (N, q) and the shared covariance (q, q)."""
-        x = _as_matrix(x)
-        m = self.W.T @ self.W + self.sigma2 * np.eye(self.W.shape[1])
-        m_inv = np.linalg.inv(m)
-        return (x - self.mu) @ self.W @ m_inv.T, self.sigma2 * m_inv
+        import torch
+        with torch.no_grad():
+            mean, cov = self.as_torch().posterior(torch.as_tensor(_as_matrix(x), dtype=torch.float64))
+        return mean.numpy(), cov.numpy()
 
     def log_joint(self, x, z) -> np.ndarray:
         """log p(x, z) = log N(z; 0, I) + log N(x; W z + mu, sigma2 I), per row."""
-        x, z = _as_matrix(x), _as_matrix(z, "z")
-        d, q = x.shape[1], z.shape[1]
-        log_prior = -0.5 * (np.sum(z ** 2, axis=1) + q * math.log(2 * math.pi))
-        resid = x - z @ self.W.T - self.mu
-        return log_prior - 0.5 * (np.sum(resid ** 2, axis=1) / self.sigma2 + d * math.log(2 * math.pi * self.sigma2))
+        import torch
+        x, z = (torch.as_tensor(_as_matrix(a, n), dtype=torch.float64) for a, n in ((x, "x"), (z, "z")))
+        with torch.no_grad():
+            model = self.as_torch()
+            return (model.log_prior(z) + model.log_px_given_z(x, z)).numpy()
 
     def log_marginal_prior_sampling(self, x, sample_sizes: Sequence[int], seed: int = 0) -> np.ndarray:
         """The naive estimate log (1/S sum_s p(x | z_s)), z_s ~ p(z), for each S in ``sample_sizes`` (nested
