@@ -279,13 +279,13 @@ def test_mixture_moments_match_samples():
 
 # ----------------------------------------------------------------------------- encoder Jacobians
 
-def test_encoder_jacobian_matches_sigmoid_closed_form_and_finite_differences():
+def test_autoencoder_jacobian_matches_sigmoid_closed_form_and_finite_differences():
     from thesis_code.models import Autoencoder
     from thesis_code.models.autoencoders import AEConfig
     torch.manual_seed(0)
     model = Autoencoder(AEConfig(code_dim=3, hidden=(), code_activation="sigmoid", input_shape=(5,))).double()
     x = torch.rand(4, 5, dtype=torch.float64)
-    jac = nn_.encoder_jacobian(model, x)
+    jac = model.jacobian(x)
     assert jac.shape == (4, 3, 5)
     lin = model.encoder[1][0]
     h = model.encode(x)

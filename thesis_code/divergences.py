@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import torch
 from scipy import optimize, stats
+
+from .objectives import kl_normal_full
 
 
 def kl_discrete(p, q) -> float:
@@ -29,19 +32,11 @@ def kl_discrete(p, q) -> float:
 
 def kl_gaussian(mu_p, cov_p, mu_q, cov_q) -> float:
     """KL(N(mu_p, S_p) || N(mu_q, S_q))
-        = 1/2 [ tr(S_q^{-1} S_p) + (mu_q - mu_p)^T S_q^{-1} (mu_q - mu_p) - k + log det S_q - log det S_p ].
-    """
-    mu_p, mu_q = np.atleast_1d(np.asarray(mu_p, float)), np.atleast_1d(np.asarray(mu_q, float))
-    cov_p, cov_q = np.atleast_2d(np.asarray(cov_p, float)), np.atleast_2d(np.asarray(cov_q, float))
-    k = len(mu_p)
-    if mu_q.shape != (k,) or cov_p.shape != (k, k) or cov_q.shape != (k, k):
-        raise ValueError(f"expected means of shape ({k},) and covariances ({k}, {k}), got "
-                         f"{mu_q.shape}, {cov_p.shape}, {cov_q.shape}")
-    q_inv = np.linalg.inv(cov_q)
-    diff = mu_q - mu_p
-    _, logdet_p = np.linalg.slogdet(cov_p)
-    _, logdet_q = np.linalg.slogdet(cov_q)
-    return float(0.5 * (np.trace(q_inv @ cov_p) + diff @ q_inv @ diff - k + logdet_q - logdet_p))
+        = 1/2 [ tr(S_q^{-1} S_p) + (mu_q - mu_p)^T S_q^{-1} (mu_q - mu_p) - k + log det S_q - log det S_p ],
+    for NumPy inputs (scalars count as 1-D Gaussians); computed by :func:`objectives.kl_normal_full`."""
+    mu_p, mu_q = (torch.as_tensor(np.atleast_1d(np.asarray(m, float))) for m in (mu_p, mu_q))
+    cov_p, cov_q = (torch.as_tensor(np.atleast_2d(np.asarray(c, float))) for c in (cov_p, cov_q))
+    return float(kl_normal_full(mu_p, cov_p, mu_q, cov_q))
 
 
 def kl_monte_carlo(samples_p: np.ndarray, log_p: Callable, log_q: Callable) -> tuple[float, float]:

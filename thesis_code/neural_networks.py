@@ -357,20 +357,8 @@ def draw_taxonomy(ax, taxonomy=TAXONOMY) -> None:
 
 # ----------------------------------------------------------------------------- encoder Jacobians
 
-def encoder_jacobian(model, x: torch.Tensor) -> torch.Tensor:
-    """dh/dx of any autoencoder's ``encode`` for each example, shape (B, code_dim, input_dim), by
-    ``torch.func.jacrev``; the inputs are flattened. (``ContractiveAE.jacobian`` does the same for its own
-    encoder; this works for every model of the taxonomy, so a plain autoencoder can be compared.)"""
-    shape = tuple(model.input_shape)
-
-    def f(x_flat: torch.Tensor) -> torch.Tensor:
-        return model.encode(x_flat.reshape(1, *shape))[0]
-
-    return torch.func.vmap(torch.func.jacrev(f))(x.flatten(1))
-
-
 def jacobian_spectrum(model, x: torch.Tensor) -> torch.Tensor:
     """Singular values of the encoder Jacobian at each example, sorted decreasing, (B, min(code, input)).
     A contractive encoder has a few large ones (directions along the data manifold) and many small ones."""
     with torch.no_grad():
-        return torch.linalg.svdvals(encoder_jacobian(model, x))
+        return torch.linalg.svdvals(model.jacobian(x))

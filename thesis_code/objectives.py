@@ -56,6 +56,21 @@ def kl_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor,
     return kl_normal_per_dim(mu_q, logvar_q, mu_p, logvar_p).sum(dim=-1)
 
 
+def kl_normal_full(m0: torch.Tensor, S0: torch.Tensor, m1: torch.Tensor, S1: torch.Tensor) -> torch.Tensor:
+    """KL(N(m0, S0) || N(m1, S1)) = 1/2 [tr(S1^-1 S0) + (m1-m0)^T S1^-1 (m1-m0) - k + log det S1/det S0]
+    for one pair of mean vectors ``(k,)`` and covariance matrices ``(k, k)``; a scalar tensor.
+
+    The full-covariance form of :func:`kl_normal` (needed for exact posteriors, which are not diagonal)."""
+    k = m0.shape[0]
+    if m0.shape != (k,) or m1.shape != (k,) or S0.shape != (k, k) or S1.shape != (k, k):
+        raise ValueError(f"expected means of shape (k,) and covariances of shape (k, k), got "
+                         f"{tuple(m0.shape)}, {tuple(S0.shape)}, {tuple(m1.shape)}, {tuple(S1.shape)}")
+    S1_inv = torch.linalg.inv(S1)
+    dm = m1 - m0
+    return 0.5 * (torch.trace(S1_inv @ S0) + dm @ S1_inv @ dm - k
+                  + torch.linalg.slogdet(S1).logabsdet - torch.linalg.slogdet(S0).logabsdet)
+
+
 def kl_bernoulli(p: torch.Tensor | float, q: torch.Tensor | float, eps: float = 1e-7) -> torch.Tensor:
     """KL(Bernoulli(p) || Bernoulli(q)) elementwise: p log(p/q) + (1-p) log((1-p)/(1-q)).
 

@@ -25,19 +25,6 @@ LOG_2PI = math.log(2 * math.pi)
 
 # ============================================================================ ELBO gap, linear-Gaussian model
 
-def kl_mvn(m0: torch.Tensor, S0: torch.Tensor, m1: torch.Tensor, S1: torch.Tensor) -> torch.Tensor:
-    """KL(N(m0, S0) || N(m1, S1)) = 1/2 [tr(S1^-1 S0) + (m1-m0)^T S1^-1 (m1-m0) - k + log det S1/det S0]
-    for mean vectors ``(k,)`` and covariance matrices ``(k, k)`` (the book's eq-kl-gauss)."""
-    k = m0.shape[0]
-    if m1.shape != (k,) or S0.shape != (k, k) or S1.shape != (k, k):
-        raise ValueError(f"expected means of shape (k,) and covariances of shape (k, k), got "
-                         f"{tuple(m0.shape)}, {tuple(S0.shape)}, {tuple(m1.shape)}, {tuple(S1.shape)}")
-    S1_inv = torch.linalg.inv(S1)
-    dm = m1 - m0
-    return 0.5 * (torch.trace(S1_inv @ S0) + dm @ S1_inv @ dm - k
-                  + torch.logdet(S1) - torch.logdet(S0))
-
-
 def _check_one_x(model: LinearGaussianModel, x: torch.Tensor) -> None:
     if x.shape != (model.data_dim,):
         raise ValueError(f"expected one observation x of shape ({model.data_dim},), got {tuple(x.shape)}")
@@ -51,7 +38,7 @@ def elbo_full_covariance(model: LinearGaussianModel, x: torch.Tensor, m: torch.T
     _check_one_x(model, x)
     expected_loglik = (model.log_px_given_z(x[None], m[None])[0]
                        - torch.trace(model.W @ S @ model.W.T) / (2 * model.sigma ** 2))
-    return expected_loglik - kl_mvn(m, S, torch.zeros_like(m), torch.eye(len(m), dtype=m.dtype))
+    return expected_loglik - obj.kl_normal_full(m, S, torch.zeros_like(m), torch.eye(len(m), dtype=m.dtype))
 
 
 @dataclass
@@ -87,7 +74,7 @@ def elbo_gap_path(model: LinearGaussianModel, x: torch.Tensor, steps: int = 41,
     for t in ts:
         m, S = (1 - t) * m0 + t * m_post, (1 - t) * S0 + t * S_post
         elbos.append(elbo_full_covariance(model, x, m, S))
-        kls.append(kl_mvn(m, S, m_post, S_post))
+        kls.append(obj.kl_normal_full(m, S, m_post, S_post))
     return GapPath(ts, float(model.log_marginal(x[None])[0]), torch.stack(elbos), torch.stack(kls))
 
 

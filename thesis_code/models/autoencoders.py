@@ -121,6 +121,15 @@ class Autoencoder(nn.Module):
         check_input(x, self.input_shape)
         return self.encoder(x)
 
+    def jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """The per-example encoder Jacobian dh/dx, shape (B, code_dim, input_dim) (inputs flattened)."""
+        check_input(x, self.input_shape)
+
+        def f(x_flat: torch.Tensor) -> torch.Tensor:  # one flattened example -> its code
+            return self.encoder(x_flat.reshape(1, *self.input_shape))[0]
+
+        return torch.func.vmap(torch.func.jacrev(f))(x.flatten(1))
+
     def decode_logits(self, h: torch.Tensor) -> torch.Tensor:
         """Decoder pre-activations, shape (B, *input_shape)."""
         check_input(h, (self.code_dim,), "code")
@@ -401,15 +410,6 @@ class ContractiveAE(Autoencoder):
             h = self.encode(x) if h is None else h
             return objectives.contractive_penalty_sigmoid(h, self.encoder_weight())
         return objectives.contractive_penalty_autograd(self.encode, x)
-
-    def jacobian(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-example encoder Jacobian dh/dx, shape (B, code_dim, input_dim) (inputs flattened)."""
-        check_input(x, self.input_shape)
-
-        def f(x_flat: torch.Tensor) -> torch.Tensor:  # one flattened example -> its code
-            return self.encoder(x_flat.reshape(1, *self.input_shape))[0]
-
-        return torch.func.vmap(torch.func.jacrev(f))(x.flatten(1))
 
     def regularizer(self, x, h):
         penalty = self.jacobian_penalty(x, h).mean()
