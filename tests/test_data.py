@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from thesis_code import data
+from thesis_code.data import images as data
 
 
 def _fake_arrays(n_train=12, n_test=5, seed=0):

@@ -9,7 +9,7 @@ from torch import distributions as D
 from torch import nn
 
 from thesis_code import evaluate as ev
-from thesis_code.classifier import Classifier, ClassifierConfig, train_classifier
+from thesis_code.evaluate.classifier import Classifier, ClassifierConfig, train_classifier
 from thesis_code.linear_gaussian import LinearGaussianModel
 from thesis_code.models import VAE, VAEConfig
 

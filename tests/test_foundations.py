@@ -9,10 +9,10 @@ import pytest
 import scipy.linalg
 import torch
 
-from thesis_code import dimensionality as dr
-from thesis_code import divergences as dv
-from thesis_code import neural_networks as nn_
-from thesis_code import toy_data
+from thesis_code.chapters import dimensionality as dr
+from thesis_code.chapters import divergences as dv
+from thesis_code.chapters import neural_networks as nn_
+from thesis_code.chapters import toy_data
 
 torch.set_num_threads(1)
 

@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from thesis_code import gradient_estimators as ge
+from thesis_code.chapters import gradient_estimators as ge
 from thesis_code import objectives as obj
-from thesis_code import vae_studies as vs
+from thesis_code.chapters import vae_studies as vs
 from thesis_code.linear_gaussian import LinearGaussianModel
 
 torch.set_num_threads(1)

@@ -259,8 +259,8 @@ def greedy_pretrained_stack(config, x: torch.Tensor, train_config, profile: str,
     time (Hinton & Salakhutdinov 2006; Bengio et al. 2007). The pretrained weights are cached by
     ``storage.cached`` under the config, so the function can serve as ``build_model`` of
     ``experiments.train_cached``, which then fine-tunes the whole stack end to end."""
-    from .models import StackedAutoencoder
-    from .storage import cached
+    from ..models import StackedAutoencoder
+    from ..storage import cached
 
     model = StackedAutoencoder(config)
 

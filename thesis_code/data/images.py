@@ -24,14 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .storage import atomic_write
+from ..storage import atomic_write
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-FETCH_HINT = "run `make data` in the repository root"
-
-
-class DataNotFoundError(FileNotFoundError):
-    """The raw files of a data set are missing; the message says how to get them."""
+from .common import FETCH_HINT, DataNotFoundError, checksum as _checksum, data_dir  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -59,18 +54,6 @@ FASHION_MNIST = DatasetSpec(
      "Ankle boot"),
 )
 SPECS = {s.name: s for s in (MNIST, FASHION_MNIST)}
-
-
-def data_dir() -> Path:
-    """Where converted data sets are cached: ``$THESIS_DATA_DIR`` or ``<repo>/data``."""
-    return Path(os.environ.get("THESIS_DATA_DIR", REPO_ROOT / "data"))
-
-
-def _checksum(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- raw readers

@@ -23,7 +23,7 @@ from typing import Callable
 
 import torch
 
-from . import objectives as obj
+from .. import objectives as obj
 
 Function = Callable[[torch.Tensor], torch.Tensor]
 ESTIMATORS = ("pathwise", "score")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy import optimize, stats
 
-from .objectives import kl_normal_full
+from ..objectives import kl_normal_full
 
 
 def kl_discrete(p, q) -> float:

@@ -17,8 +17,8 @@ from typing import Iterable, Sequence
 
 import torch
 
-from . import objectives as obj
-from .linear_gaussian import LinearGaussianModel
+from .. import objectives as obj
+from ..linear_gaussian import LinearGaussianModel
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -236,10 +236,10 @@ def train_vae(run, model_config, kind: str = "main", dataset: str = "mnist", mod
     cache entry however many notebooks use it. Bernoulli decoders see dynamically binarized data.
     Returns ``(model, history, budget)``.
     """
-    from .data import load
-    from .experiments import train_cached
-    from .models.vae import VAE
-    from .train import TrainConfig
+    from ..data import load
+    from ..experiments import train_cached
+    from ..models.vae import VAE
+    from ..train import TrainConfig
     model_class = model_class or VAE
     b = budget(run, kind)
     x, y = load(dataset, "train", limit=b.n_train)
@@ -255,8 +255,8 @@ def train_vae(run, model_config, kind: str = "main", dataset: str = "mnist", mod
 def test_images(run, kind: str = "main", dataset: str = "mnist", binarized: bool = True):
     """The first ``n_test`` test images (and labels) on the run's device; binarized once with a fixed
     seed for Bernoulli models, so every likelihood in the chapter is computed on the same binary set."""
-    from .data import load
-    from .evaluate import fixed_binarization
+    from ..data import load
+    from ..evaluate import fixed_binarization
     b = budget(run, kind)
     x, y = load(dataset, "test", limit=b.n_test)
     if binarized:

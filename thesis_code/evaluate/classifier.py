@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models.networks import IMAGE_SHAPE, check_input
+from ..models.networks import IMAGE_SHAPE, check_input
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def classifier_budget(profile: str) -> tuple[int | None, "TrainConfig"]:
     smoke: 20 batches of a 2,000-image slice (seconds; the accuracy is low and says so);
     book: two epochs on the whole training set; full: ten epochs.
     """
-    from .train import TrainConfig
+    from ..train import TrainConfig
     return {
         "smoke": (2000, TrainConfig(epochs=1, batch_size=100, max_batches_per_epoch=20, progress=False)),
         "book": (None, TrainConfig(epochs=2, batch_size=128, progress=False)),
@@ -84,15 +84,15 @@ def train_classifier(dataset: str = "mnist", run=None, config: ClassifierConfig 
                      profile: str | None = None) -> tuple[Classifier, dict]:
     """Train (or load from the cache) the classifier of ``dataset`` ("mnist" or "fashion_mnist") with the
     budget of the run's profile; returns ``(classifier in eval mode, history)``."""
-    from .data import load
-    from .experiments import train_cached
-    from .profiles import resolve_profile
+    from ..data import load
+    from ..experiments import train_cached
+    from ..profiles import resolve_profile
     profile = run.profile if run is not None else resolve_profile(profile or "auto")
     limit, train_config = classifier_budget(profile)
     x, y = load(dataset, "train", limit=limit)
     if run is None:
         # train_cached takes the profile from $THESIS_PROFILE when no run is given; pass ours explicitly.
-        from .profiles import Run, resolve_device
+        from ..profiles import Run, resolve_device
         run = Run(profile=profile, device=resolve_device(train_config.device))
     return train_cached(f"classifier-{dataset}", lambda: Classifier(config), train_config, x, y, run=run,
                         model_config=config, data_key=f"{dataset}/train/{x.shape[0]}")

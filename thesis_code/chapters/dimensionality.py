@@ -118,7 +118,7 @@ class PPCA:
         """The same model as :class:`thesis_code.linear_gaussian.LinearGaussianModel` (float64), which
         holds the exact formulas; PPCA adds the NumPy interface and the maximum-likelihood fit."""
         import torch
-        from .linear_gaussian import LinearGaussianModel
+        from ..linear_gaussian import LinearGaussianModel
         return LinearGaussianModel(torch.as_tensor(self.W, dtype=torch.float64),
                                    torch.as_tensor(self.mu, dtype=torch.float64), math.sqrt(self.sigma2))
 

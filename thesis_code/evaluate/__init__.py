@@ -1,0 +1,17 @@
+"""Evaluation of the models of the thesis, split by task.
+
+    likelihood      importance-sampled log p(x), nats and bits/dim (discrete likelihoods only)
+    codes           reconstruction error, KL per latent dimension, active units, collapse report
+    sample_quality  Frechet classifier distance of samples, with the classifier's accuracy
+    classifier      the small CNN whose features define that distance
+    anomaly         AUROC, average precision, ROC and precision-recall curves
+
+Every function takes any model that follows the protocol of ARCHITECTURE.md. The names of all task
+modules are re-exported here: ``from thesis_code import evaluate; evaluate.auroc(...)``.
+"""
+from .likelihood import *  # noqa: F401,F403
+from .likelihood import LikelihoodResult, bits_per_dim, fixed_binarization, log_likelihood, test_log_likelihood  # noqa: F401
+from .codes import *  # noqa: F401,F403
+from .sample_quality import *  # noqa: F401,F403
+from .anomaly import *  # noqa: F401,F403
+from .anomaly import _scores_labels  # noqa: F401

@@ -1,0 +1,129 @@
+"""Sample quality: the Frechet distance (Heusel et al. 2017) between classifier features of samples and of
+test images, computed with the small CNN of :mod:`thesis_code.evaluate.classifier` instead of Inception
+(the "Frechet classifier distance"), together with that classifier's test accuracy."""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import distributions as D
+
+from ..latent import _eval_mode, encode_dataset
+from ..objectives import kl_normal_per_dim
+
+LOG2 = math.log(2.0)
+
+# ----------------------------------------------------------------------------- sample quality
+@torch.no_grad()
+def classifier_accuracy(clf, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``x`` that ``clf`` labels as ``y``."""
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
+    correct = 0
+    with _eval_mode(clf):
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+            correct += int((clf(xb).argmax(1) == yb).sum())
+    return correct / max(1, x.shape[0])
+
+
+@torch.no_grad()
+def fid_features(clf, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
+    """Penultimate-layer features ``clf.features(x)`` of every image, as float64 (N, F)."""
+    with _eval_mode(clf):
+        feats = [clf.features(xb) for xb in x.split(batch_size)]
+    return torch.cat(feats).double().cpu().numpy()
+
+
+def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """Frechet (2-Wasserstein) distance^2 between N(mu1, sigma1) and N(mu2, sigma2):
+
+        d^2 = ||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))     (Dowson & Landau 1982)
+
+    Numerics as in the reference FID code (Heusel et al. 2017; pytorch-fid): if the matrix square root is
+    not finite (singular product), retry with eps added to both diagonals; an imaginary part that is only
+    round-off is dropped, a large one is an error.
+    """
+    from scipy import linalg
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, float)), np.atleast_1d(np.asarray(mu2, float))
+    sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, float)), np.atleast_2d(np.asarray(sigma2, float))
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape or sigma1.shape != (mu1.size, mu1.size):
+        raise ValueError(f"mismatched statistics: means {mu1.shape}, {mu2.shape}; "
+                         f"covariances {sigma1.shape}, {sigma2.shape}")
+    diff = mu1 - mu2
+    with warnings.catch_warnings():
+        # A singular product (dead ReLU features, fewer samples than features) is handled just below.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag)):.3g} in the matrix square root")
+        covmean = covmean.real
+    value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+    # A distance cannot be negative: a tiny negative value is the round-off of two (nearly) equal sets.
+    return max(value, 0.0)
+
+
+def frechet_distance(feats_a, feats_b) -> float:
+    """Frechet distance between Gaussians fitted (mean, covariance) to two feature sets (N, F)."""
+    a, b = np.asarray(feats_a, float), np.asarray(feats_b, float)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"expected two feature arrays (N, F) with the same F, got {a.shape} and {b.shape}")
+    if min(a.shape[0], b.shape[0]) < 2:
+        raise ValueError("need at least 2 feature vectors in each set")
+    return frechet_distance_gaussians(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+@dataclass
+class SampleQuality:
+    """Frechet classifier distance (FCD) of a model's samples to test images, and the classifier's test
+    accuracy (how much its features can be trusted)."""
+
+    fcd: float
+    classifier_accuracy: float
+    n_samples: int
+
+    def __str__(self) -> str:
+        return (f"FCD = {self.fcd:.3f} over {self.n_samples} samples "
+                f"(classifier test accuracy {100 * self.classifier_accuracy:.1f}%)")
+
+
+@torch.no_grad()
+def sample_batches(model, n: int, batch_size: int = 500, seed: int = 0) -> torch.Tensor:
+    """``n`` samples of ``model.sample`` drawn in batches from a seeded generator."""
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    with _eval_mode(model):
+        for start in range(0, n, batch_size):
+            out.append(model.sample(min(batch_size, n - start), generator=generator))
+    return torch.cat(out)
+
+
+def frechet_classifier_distance(model, clf, x_test: torch.Tensor, y_test: torch.Tensor,
+                                n_samples: int | None = None, seed: int = 0) -> SampleQuality:
+    """FCD between ``n_samples`` (default: as many as test images) samples of ``model`` and the test
+    images, in the penultimate-layer features of the classifier ``clf``."""
+    n = x_test.shape[0] if n_samples is None else n_samples
+    samples = sample_batches(model, n, seed=seed)
+    fcd = frechet_distance(fid_features(clf, samples), fid_features(clf, x_test))
+    return SampleQuality(fcd=fcd, classifier_accuracy=classifier_accuracy(clf, x_test, y_test), n_samples=n)
+
+
+def sample_quality(model, dataset: str = "mnist", run=None, n_samples: int | None = None,
+                   test_limit: int | None = None, seed: int = 0) -> SampleQuality:
+    """FCD of ``model``'s samples against the test set of ``dataset``, with the project's classifier of
+    that data set (trained or loaded through :func:`classifier.train_classifier` with the run's budget)."""
+    from .classifier import train_classifier
+    from ..data import load
+    clf, _ = train_classifier(dataset, run=run)
+    x_test, y_test = load(dataset, "test", limit=test_limit)
+    device = next(clf.parameters()).device
+    return frechet_classifier_distance(model, clf, x_test.to(device), y_test.to(device), n_samples, seed)
+
+
