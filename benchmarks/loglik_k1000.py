@@ -46,7 +46,7 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     model, history = train_cached("bench-vae-mnist", lambda: VAE(config),
                                   TrainConfig(epochs=args.epochs, batch_size=128, binarize=True, progress=False),
-                                  x_train, run=run, model_config=config, data_key="mnist/train/60000")
+                                  x_train, run=run, model_config=config)
     train_s = time.perf_counter() - t0
     print(f"VAE ready in {train_s:.1f} s (trained or loaded; last training loss {history['loss'][-1]:.2f})")
 

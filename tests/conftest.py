@@ -18,3 +18,4 @@ def _isolated_caches(tmp_path, monkeypatch):
 def pytest_configure(config):
     config.addinivalue_line("markers", "build: checks a built HTML book; run after `make book-smoke`")
     config.addinivalue_line("markers", "pdf: builds and checks the PDF (slow)")
+    config.addinivalue_line("markers", "browser: real Chromium / JupyterLab tests (make test-browser)")

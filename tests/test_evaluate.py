@@ -291,3 +291,192 @@ def test_average_precision_and_curves():
         ev.auroc([0.1, 0.2], [1, 1])
     with pytest.raises(ValueError, match="binary"):
         ev.auroc([0.1, 0.2, 0.3], [0, 1, 2])
+
+
+# ----------------------------------------------------------------------------- defects of issue #10
+class TemplateSampler:
+    """A conditional 'model' of the protocol: a sample of class c is a noisy copy of the template of class
+    c, drawn from the generator it is given. It records the labels it was asked for."""
+
+    def __init__(self, templates):
+        self.templates, self.seen = templates, []
+
+    def sample(self, n, y=0, generator=None):
+        y = torch.as_tensor(y)
+        y = y.expand(n) if y.dim() == 0 else y
+        self.seen.append(y.clone())
+        noise = torch.rand(n, 1, 28, 28, generator=generator)
+        return (0.8 * self.templates[y] + 0.2 * noise)
+
+
+def template_data(n=400, seed=0):
+    """Ten class templates and a test set with unequal class frequencies (class c ~ c + 1)."""
+    g = torch.Generator().manual_seed(seed)
+    templates = (torch.rand(10, 1, 28, 28, generator=g) > 0.7).float()
+    weights = torch.arange(1, 11, dtype=torch.float)
+    y = torch.multinomial(weights, n, replacement=True, generator=g)
+    x = 0.8 * templates[y] + 0.2 * torch.rand(n, 1, 28, 28, generator=g)
+    return templates, x, y
+
+
+def test_fcd_of_a_conditional_model_samples_every_class_with_the_test_frequencies():
+    torch.manual_seed(0)
+    clf = Classifier(ClassifierConfig(feature_dim=16)).eval()
+    templates, x, y = template_data()
+    model = TemplateSampler(templates)
+    quality = ev.frechet_classifier_distance(model, clf, x, y, seed=1)
+    seen = torch.cat(model.seen)
+    # Same class counts as the test labels (independent: bincount of the labels).
+    assert torch.equal(torch.bincount(seen, minlength=10), torch.bincount(y, minlength=10))
+    # Samples of the right class mixture are as close to the test set as a second test set is; samples
+    # of class 0 only (the old behaviour) are far.
+    x2 = 0.8 * templates[y] + 0.2 * torch.rand(len(y), 1, 28, 28, generator=torch.Generator().manual_seed(9))
+    real = ev.frechet_distance(ev.fid_features(clf, x2), ev.fid_features(clf, x))
+    only_zero = ev.frechet_distance(ev.fid_features(clf, model.sample(len(y), 0, torch.Generator().manual_seed(1))),
+                                    ev.fid_features(clf, x))
+    assert quality.fcd < 3 * real and quality.fcd < 0.1 * only_zero, (quality.fcd, real, only_zero)
+
+
+def test_labels_like_keeps_the_class_frequencies():
+    y = torch.tensor([0] * 50 + [3] * 30 + [7] * 20)
+    for n in (100, 37, 1, 0, 250):
+        labels = ev.labels_like(y, n, torch.Generator().manual_seed(0))
+        assert labels.shape == (n,)
+        counts = torch.bincount(labels, minlength=8).double()
+        expected = torch.bincount(y, minlength=8).double() * n / len(y)
+        assert counts.sum() == n and (counts - expected).abs().max() < 1, (n, counts, expected)
+    # The order is random (from the generator) but the multiset is fixed.
+    a, b = ev.labels_like(y, 100, torch.Generator().manual_seed(0)), ev.labels_like(y, 100, torch.Generator().manual_seed(1))
+    assert not torch.equal(a, b) and torch.equal(a.sort().values, y.sort().values)
+
+
+def test_sample_batches_of_a_conditional_vae_decode_the_given_labels():
+    from thesis_code.models import ConditionalVAE
+    torch.manual_seed(0)
+    model = ConditionalVAE(VAEConfig(latent_dim=3, hidden=(16,))).eval()
+    labels = torch.tensor([3, 1, 4, 1, 5, 9, 2])
+    samples = ev.sample_batches(model, 7, batch_size=3, labels=labels, seed=4)
+    # Independent: the same prior draws z (a generator seeded alike, batches of 3), decoded with the labels.
+    g = torch.Generator().manual_seed(4)
+    z = torch.cat([torch.randn(m, 3, generator=g) for m in (3, 3, 1)])
+    with torch.no_grad():
+        torch.testing.assert_close(samples, model.decode_mean(z, labels))
+    with pytest.raises(ValueError, match="conditional"):
+        ev.sample_batches(model, 7)
+    with pytest.raises(ValueError, match="takes no labels"):
+        ev.sample_batches(small_vae(), 7, labels=labels)
+
+
+class MetaClassifier(nn.Module):
+    """A stand-in classifier whose weights live on another device ('meta'). It records the device of its
+    inputs and refuses inputs that are not on its own device, as a CUDA module given CPU tensors does;
+    its outputs come back on the CPU (a meta tensor holds no values), fixed features of the batch size."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(4, device="meta"))
+        self.devices = []
+
+    def _check(self, x):
+        self.devices.append(x.device.type)
+        if x.device != self.weight.device:
+            raise RuntimeError(f"input on {x.device}, weights on {self.weight.device}")
+        g = torch.Generator().manual_seed(x.shape[0])
+        return torch.randn(x.shape[0], 4, generator=g, dtype=torch.float64)
+
+    def features(self, x):
+        return self._check(x)
+
+    def forward(self, x):
+        return self._check(x)
+
+
+def test_samples_and_test_images_are_moved_to_the_classifier_device():
+    clf = MetaClassifier()
+    model = small_vae()                                    # samples on the CPU
+    x, y = torch.rand(12, 1, 28, 28), torch.randint(0, 4, (12,))
+    quality = ev.frechet_classifier_distance(model, clf, x, y, n_samples=10)
+    assert clf.devices and set(clf.devices) == {"meta"}, clf.devices
+    assert math.isfinite(quality.fcd) and quality.n_samples == 10
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_fcd_with_the_model_on_the_gpu_and_the_classifier_on_the_cpu():
+    torch.manual_seed(0)
+    clf = Classifier(ClassifierConfig(feature_dim=16)).eval()
+    x, y = torch.rand(50, 1, 28, 28), torch.randint(0, 10, (50,))
+    cpu = ev.frechet_classifier_distance(small_vae(), clf, x, y, seed=2)
+    gpu = ev.frechet_classifier_distance(small_vae().cuda(), clf, x, y, seed=2)
+    assert gpu.fcd == pytest.approx(cpu.fcd, rel=1e-2, abs=1e-6)   # TF32 convolutions on the GPU
+    clf_gpu = ev.frechet_classifier_distance(small_vae(), clf.cuda(), x, y, seed=2)
+    assert clf_gpu.fcd == pytest.approx(cpu.fcd, rel=1e-2, abs=1e-6)
+
+
+def test_frechet_distance_raises_when_the_matrix_square_root_fails(monkeypatch):
+    from scipy import linalg
+    s = np.diag([1.0, 2.0, 3.0])
+    # A square root whose trace is far too large gives a clearly negative "distance": an error, not 0.
+    monkeypatch.setattr(linalg, "sqrtm", lambda a, *args, **kw: 5.0 * np.eye(len(a)))
+    with pytest.raises(ValueError, match="negative Frechet distance"):
+        ev.frechet_distance_gaussians(np.zeros(3), s, np.zeros(3), s)
+    # A square root that is not finite, even after the diagonal offset: an error, not NaN or 0.
+    monkeypatch.setattr(linalg, "sqrtm", lambda a, *args, **kw: np.full_like(a, np.nan))
+    with pytest.raises(ValueError, match="not finite"):
+        ev.frechet_distance_gaussians(np.zeros(3), s, np.zeros(3), s)
+
+
+def test_frechet_distance_of_identical_sets_is_zero_at_any_scale():
+    rng = np.random.default_rng(4)
+    for scale in (1e-3, 1.0, 1e4):
+        feats = scale * (rng.normal(size=(500, 16)) @ rng.normal(size=(16, 16)))
+        value = ev.frechet_distance(feats, feats)
+        # 0 up to round-off relative to the size of the statistics (Tr S1 + Tr S2), never negative.
+        assert 0 <= value <= 1e-8 * 2 * np.trace(np.cov(feats, rowvar=False)), (scale, value)
+    # A tiny genuine distance survives (it is not rounded off): 1-D, (m1 - m2)^2 = 1e-6.
+    assert ev.frechet_distance_gaussians([0.0], [[1.0]], [1e-3], [[1.0]]) == pytest.approx(1e-6, rel=1e-6)
+
+
+def perturb_global_rng():
+    torch.manual_seed(12345)
+    torch.rand(1000)
+    np.random.seed(12345)
+
+
+def test_evaluation_randomness_comes_from_explicit_generators():
+    """The same evaluation twice, with the global RNG moved in between, gives identical numbers."""
+    from thesis_code.models import ConditionalVAE
+    model = small_vae(latent_dim=3)
+    x = ev.fixed_binarization(torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(0)))
+    results = []
+    for _ in range(2):
+        perturb_global_rng()
+        results.append((ev.log_likelihood(model, x, k=16), ev.sample_batches(model, 9, batch_size=4),
+                        ev.fixed_binarization(torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(1)))))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    # An explicit generator is used as given: seed=s and generator seeded with s agree, s != s' differ.
+    g = torch.Generator().manual_seed(7)
+    torch.testing.assert_close(ev.log_likelihood(model, x, k=16, generator=g), ev.log_likelihood(model, x, k=16, seed=7))
+    assert not torch.equal(ev.log_likelihood(model, x, k=16, seed=7), ev.log_likelihood(model, x, k=16, seed=8))
+    # A proposal that is neither Normal nor MultivariateNormal: sampled from the generator too, and the
+    # global RNG state is left as it was.
+    def laplace(xb):
+        mu, logvar = model.encode(xb)
+        return D.Independent(D.Laplace(mu, torch.exp(0.5 * logvar)), 1)
+    perturb_global_rng()
+    state = torch.get_rng_state()
+    a = ev.log_likelihood(model, x, k=8, proposal=laplace, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    perturb_global_rng()
+    torch.rand(7)
+    torch.testing.assert_close(a, ev.log_likelihood(model, x, k=8, proposal=laplace, seed=3), rtol=0, atol=0)
+    # FCD of a conditional VAE: labels and samples from the generator.
+    torch.manual_seed(0)
+    cvae = ConditionalVAE(VAEConfig(latent_dim=3, hidden=(16,))).eval()
+    clf = Classifier(ClassifierConfig(feature_dim=8)).eval()
+    xs, ys = torch.rand(30, 1, 28, 28), torch.randint(0, 10, (30,))
+    fcds = []
+    for _ in range(2):
+        perturb_global_rng()
+        fcds.append(ev.frechet_classifier_distance(cvae, clf, xs, ys, seed=2).fcd)
+    assert fcds[0] == fcds[1]

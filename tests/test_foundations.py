@@ -317,8 +317,8 @@ def test_greedy_pretrained_stack_is_cached_and_reconstructs(tmp_path, monkeypatc
     cfg = AEConfig(code_dim=2, hidden=(6,), activation="tanh", loss="mse", input_shape=(8,))
     x = torch.randn(64, 8)
     tc = TrainConfig(epochs=2, batch_size=32, progress=False)
-    a = nn_.greedy_pretrained_stack(cfg, x, tc, "smoke", "test/64")
-    b = nn_.greedy_pretrained_stack(cfg, x, tc, "smoke", "test/64")  # loaded from the cache
+    a = nn_.greedy_pretrained_stack(cfg, x, tc, "smoke")
+    b = nn_.greedy_pretrained_stack(cfg, x, tc, "smoke")  # loaded from the cache
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
         assert ka == kb and torch.equal(va, vb)
     assert len(list(tmp_path.rglob("result.pt"))) == 1
@@ -337,12 +337,30 @@ def test_diagrams_draw_and_reject_bad_input():
     plt.close(fig)
 
 
-def test_fit_ppca_path_equals_separate_fits():
+def test_fit_ppca_path_matches_tipping_bishop_from_an_eigendecomposition():
+    """Tipping & Bishop (1999), eq. 7-8, computed independently: the eigendecomposition (numpy eigh) of the
+    ML covariance S = (1/N) sum (x - mean)(x - mean)^T, sigma2 = mean of the D - q smallest eigenvalues,
+    C = U_q (Lambda_q - sigma2 I) U_q^T + sigma2 I; and the fit is a maximum: its log-likelihood beats
+    small perturbations of W and sigma2."""
     x = np.random.default_rng(3).normal(size=(100, 6)) @ np.random.default_rng(4).normal(size=(6, 6))
+    n, d = x.shape
+    s = np.cov(x, rowvar=False, bias=True)
+    lam, u = np.linalg.eigh(s)
+    lam, u = lam[::-1], u[:, ::-1]
     path = dr.fit_ppca_path(x, [1, 3])
     for q in (1, 3):
+        sigma2 = lam[q:].mean()
+        expected = u[:, :q] @ np.diag(lam[:q] - sigma2) @ u[:, :q].T + sigma2 * np.eye(d)
+        fit = path[q]
+        np.testing.assert_allclose(fit.mu, x.mean(0), atol=1e-12)
+        assert fit.sigma2 == pytest.approx(sigma2, rel=1e-10)
+        np.testing.assert_allclose(fit.covariance, expected, atol=1e-10)
         single = dr.fit_ppca(x, q)
-        np.testing.assert_allclose(path[q].covariance, single.covariance)
+        np.testing.assert_allclose(single.covariance, expected, atol=1e-10)
+        best = fit.log_marginal(x).mean()
+        for scale_w, scale_s in ((1.05, 1.0), (0.95, 1.0), (1.0, 1.1), (1.0, 0.9)):
+            other = dr.PPCA(fit.mu, fit.W * scale_w, fit.sigma2 * scale_s)
+            assert other.log_marginal(x).mean() < best
     with pytest.raises(ValueError, match="0 < q < D"):
         dr.fit_ppca_path(x, [0])
 
@@ -362,3 +380,86 @@ def test_ppca_importance_sampling_is_exact_and_prior_sampling_converges():
     z = mean + 0.3
     log_post = np.array([mvn(mean[i], cov).logpdf(z[i]) for i in range(len(x))])
     np.testing.assert_allclose(model.log_joint(x, z) - log_post, exact, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- denoising and score matching
+
+def test_dae_loss_is_score_matching_times_two_sigma4():
+    """Eq. (eq-dae-score-matching): E||r(x~) - x||^2 = 2 sigma^4 J_SM(psi) + const, psi = (r(x~) - x~)/sigma^2.
+
+    Gaussian data x ~ N(0, tau^2 I) give p_sigma = N(0, (tau^2 + sigma^2) I), whose score is known. For several
+    denoisers r the per-sample difference between the DAE loss and 2 sigma^4 J_SM must have the same mean
+    (Monte Carlo with common random numbers); with the factor 1 instead of 2 sigma^4 it must not."""
+    g = torch.Generator().manual_seed(0)
+    n, dim, tau, sigma = 400_000, 2, 1.3, 0.4
+    x = tau * torch.randn(n, dim, generator=g, dtype=torch.float64)
+    xt = x + sigma * torch.randn(n, dim, generator=g, dtype=torch.float64)
+    score = -xt / (tau ** 2 + sigma ** 2)
+
+    def per_sample(r, factor):
+        psi = (r - xt) / sigma ** 2
+        return ((r - x) ** 2).sum(1) - factor * 0.5 * ((psi - score) ** 2).sum(1)
+
+    denoisers = [0.5 * xt, 0.9 * xt + 0.2, torch.tanh(xt), xt ** 3 / 10]
+    for factor, should_hold in ((2 * sigma ** 4, True), (1.0, False)):
+        base = per_sample(denoisers[0], factor)
+        for r in denoisers[1:]:
+            diff = per_sample(r, factor) - base
+            mean, se = float(diff.mean()), float(diff.std() / math.sqrt(n))
+            if should_hold:
+                assert abs(mean) < 5 * se + 1e-12, (mean, se)
+            else:
+                assert abs(mean) > 20 * se, (mean, se)
+    # the optimal linear denoiser is Tweedie's E[x | x~] = tau^2/(tau^2 + sigma^2) x~
+    a = torch.linspace(0.5, 1.0, 51, dtype=torch.float64)
+    losses = torch.stack([((ai * xt - x) ** 2).sum(1).mean() for ai in a])
+    assert abs(float(a[losses.argmin()]) - tau ** 2 / (tau ** 2 + sigma ** 2)) <= 0.01 + 1e-9
+
+
+# ----------------------------------------------------------------------------- convolutional layers (1.1.9)
+
+def test_convolution_is_shift_equivariant_and_dense_layer_is_not():
+    """A stride-2 convolution maps a 2-pixel shift of the input to a 1-position shift of its output (checked
+    against an explicit shifted convolution); a dense layer has no such relation."""
+    torch.manual_seed(0)
+    x = torch.zeros(4, 1, 28, 28)
+    x[:, :, 6:22, 6:22] = torch.rand(4, 1, 16, 16)          # zero borders, like MNIST
+    conv = torch.nn.Conv2d(1, 8, 4, stride=2, padding=1)
+    r = nn_.shift_response(conv, x, shift=2)
+    assert r.equivariance_error < 1e-5 and r.change > 0.1
+    # independent check: shifting the input by 2 equals computing the convolution at offset columns
+    y = conv(x)
+    ys = conv(torch.nn.functional.pad(x, (2, 0))[..., :28])
+    assert torch.allclose(ys[..., 2:12], y[..., 1:11], atol=1e-6)
+    dense = torch.nn.Linear(784, 64)
+    rd = nn_.shift_response(dense, x, shift=2)
+    assert math.isnan(rd.equivariance_error) and rd.change > 0.1
+    with pytest.raises(ValueError, match="multiple of the stride"):
+        nn_.shift_response(conv, x, shift=1)
+    assert nn_.parameter_count(conv) == 8 * (1 * 4 * 4) + 8
+
+
+# ----------------------------------------------------------------------------- tangents (1.3.8)
+
+def test_local_pca_recovers_a_tangent_line():
+    """Points on a line in R^5 (plus tiny noise): the local principal direction is the line's direction."""
+    rng = np.random.default_rng(0)
+    direction = rng.normal(size=5)
+    direction /= np.linalg.norm(direction)
+    data = rng.uniform(-1, 1, size=(500, 1)) * direction + 1e-3 * rng.normal(size=(500, 5))
+    v = dr.local_pca(data[0], data, n_neighbors=50, n_components=1)
+    assert abs(float(v[:, 0] @ direction)) > 0.999
+    with pytest.raises(ValueError, match="n_components"):
+        dr.local_pca(data[0], data, n_neighbors=2, n_components=3)
+
+
+def test_encoder_tangents_of_a_linear_encoder_are_its_right_singular_vectors():
+    from thesis_code.models import Autoencoder
+    from thesis_code.models.autoencoders import AEConfig
+    torch.manual_seed(0)
+    model = Autoencoder(AEConfig(code_dim=3, hidden=(), activation="linear", input_shape=(6,)))
+    w = next(m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)).weight.detach().double()
+    t = nn_.encoder_tangents(model, torch.randn(2, 6), n=3)
+    _, _, vh = np.linalg.svd(w.numpy())
+    angles = dr.principal_angles(t[0].double().numpy(), vh[:3].T)
+    assert np.all(angles < 1e-4)

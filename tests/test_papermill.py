@@ -2,6 +2,7 @@
 import nbformat
 import papermill as pm
 import pytest
+import torch
 
 
 def _notebook(path):
@@ -21,7 +22,9 @@ def test_papermill_injects_parameters(tmp_path):
     out = pm.execute_notebook(str(src), str(tmp_path / "out.ipynb"), parameters={"profile": "smoke", "latent_dim": 5},
                               kernel_name="python3", progress_bar=False)
     text = "".join(o.get("text", "") for o in out.cells[-1].outputs)
-    assert text.split() == ["smoke", "cpu", "5"]
+    # device = "auto" picks the GPU when there is one (the kernel runs on this machine, like the test).
+    expected_device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert text.split() == ["smoke", expected_device, "5"]
 
 
 def test_papermill_rejects_unknown_parameter(tmp_path):

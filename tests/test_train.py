@@ -1,4 +1,6 @@
 """The trainer: determinism, exact resume after a crash, the NaN guard, phases, and the experiment cache."""
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -7,7 +9,7 @@ from thesis_code import experiments
 from thesis_code.experiments import train_cached
 from thesis_code.models import VAE, VAEConfig
 from thesis_code.profiles import Run
-from thesis_code.train import CHECKPOINT_NAME, NonFiniteLossError, Phase, TrainConfig, fit
+from thesis_code.train import CHECKPOINT_NAME, NonFiniteLossError, Phase, TrainConfig, as_dataset, fit
 
 torch.set_num_threads(1)
 CFG = VAEConfig(latent_dim=2, hidden=(12,), estimator="mc")   # mc: the model's noise matters too
@@ -150,18 +152,165 @@ def test_train_cached_trains_once_and_retrains_on_a_new_config(tmp_path, monkeyp
     x, _ = data()
     run = Run(profile="smoke", device=torch.device("cpu"))
     tc = TrainConfig(**{**TC.__dict__, "epochs": 1})
-    m1, h1 = train_cached("t", lambda: fresh(seed=0), tc, x, run=run, model_config=CFG, data_key="toy")
-    m2, h2 = train_cached("t", lambda: fresh(seed=9), tc, x, run=run, model_config=CFG, data_key="toy")
+    m1, h1 = train_cached("t", lambda: fresh(seed=0), tc, x, run=run)          # model_config = model.config
+    m2, h2 = train_cached("t", lambda: fresh(seed=9), tc, x, run=run, model_config=CFG)
     assert len(calls) == 1 and h1 == h2 and not m2.training
     assert_same_weights(m1, m2)
     assert list((tmp_path / "smoke").iterdir())[0].name.startswith("t-")
     assert not any(p.name == "checkpoints" for p in tmp_path.rglob("*"))      # cleaned after training
-    train_cached("t", lambda: fresh(), TrainConfig(**{**tc.__dict__, "lr": 1e-2}), x, run=run,
-                 model_config=CFG, data_key="toy")
-    train_cached("t", lambda: fresh(), tc, x, run=run, model_config=CFG, data_key="toy-2")
-    train_cached("t", lambda: fresh(), tc, x[:40], run=run, model_config=CFG)   # hashed data
+    assert m1.cache_key == m2.cache_key and len(m1.cache_key) == 16
+    train_cached("t", lambda: fresh(), TrainConfig(**{**tc.__dict__, "lr": 1e-2}), x, run=run)
+    x2 = x.clone()
+    x2[0, 0, 0, 0] += 0.5                       # one pixel of other data: the content hash changes
+    train_cached("t", lambda: fresh(), tc, x2, run=run)
+    train_cached("t", lambda: fresh(), tc, x[:40], run=run)
     assert len(calls) == 4
     # progress bars and the device do not change the result, so they do not change the key
-    train_cached("t", lambda: fresh(), TrainConfig(**{**tc.__dict__, "progress": True}), x, run=run,
-                 model_config=CFG, data_key="toy")
+    train_cached("t", lambda: fresh(), TrainConfig(**{**tc.__dict__, "progress": True}), x, run=run)
     assert len(calls) == 4
+    # a change in the code that trains (here: a different hash of the training sources) retrains
+    monkeypatch.setattr(experiments, "training_code_hash", lambda model: "0123456789abcdef")
+    train_cached("t", lambda: fresh(), tc, x, run=run)
+    assert len(calls) == 5
+
+
+# ----------------------------------------------------------------------------- the global step and schedules
+
+class StepDriven(nn.Module):
+    """A model whose loss depends on the trainer's step through a schedule and on the global RNG (like
+    word dropout): resuming must reproduce both."""
+
+    def __init__(self):
+        super().__init__()
+        from thesis_code.schedules import Schedule
+        self.w = nn.Parameter(torch.zeros(3))
+        self.schedule = Schedule("logistic", start=0.0, end=1.0, steps=6, steepness=0.8)
+        self.steps_seen = []
+        self.config = {"toy": "step-driven"}
+
+    def set_step(self, step):
+        self.step = step
+        self.steps_seen.append(step)
+
+    def loss(self, x, y=None):
+        keep = (torch.rand(x.shape[0], 1) > 0.3).float()          # global RNG, like word dropout
+        weight = self.schedule(self.step)
+        loss = ((x.flatten(1)[:, :3] * keep - self.w) ** 2).mean() + weight * (self.w ** 2).sum()
+        return loss, {"loss": loss.item(), "weight": weight}
+
+
+def test_the_step_drives_schedules_and_resumes_exactly(tmp_path):
+    x, _ = data(40)                                              # 3 batches of 16 per epoch
+    tc = TrainConfig(epochs=4, batch_size=16, seed=1, progress=False, device="cpu", checkpoint_every=2)
+    straight = StepDriven()
+    h1 = fit(straight, x, config=tc, folder=tmp_path / "a")
+    assert straight.steps_seen == list(range(12))                # one step per mini-batch, over epochs
+    # the schedule's values, averaged per epoch (batches of 16, 16, 8), follow the logistic curve by hand
+    sig = [1 / (1 + math.exp(-0.8 * (s - 6))) for s in range(12)]
+    expected = [(16 * sig[3 * e] + 16 * sig[3 * e + 1] + 8 * sig[3 * e + 2]) / 40 for e in range(4)]
+    assert h1["weight"] == pytest.approx(expected, rel=1e-6)
+    # interrupted after epoch 2 (checkpoint_every=2), then resumed in a "new process"
+    first = StepDriven()
+    fit(first, x, config=TrainConfig(**{**tc.__dict__, "epochs": 2}), folder=tmp_path / "b")
+    resumed = StepDriven()
+    torch.manual_seed(999)
+    h2 = fit(resumed, x, config=tc, folder=tmp_path / "b")
+    assert resumed.steps_seen == list(range(6, 12))
+    assert h2["loss"] == h1["loss"] and torch.equal(resumed.w, straight.w)
+
+
+def test_training_leaves_the_global_rng_untouched():
+    x, _ = data()
+    model = fresh()
+    torch.manual_seed(5)
+    expected = torch.rand(4)
+    torch.manual_seed(5)
+    fit(model, x, config=TC)
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_validation_history_and_early_stopping_keep_the_best_weights(tmp_path):
+    x, _ = data(96)
+    xv, _ = data(32)
+    model = fresh()
+    tc = TrainConfig(**{**TC.__dict__, "epochs": 6})
+    h = fit(model, x, config=tc, validation=xv.bernoulli(generator=torch.Generator().manual_seed(0)))
+    assert len(h["val_loss"]) == 6 and set(h) >= {"val_loss", "val_rec", "val_kl"}
+    # early stopping, with the validation loss of the kept weights recomputed afterwards
+    xv_bin = xv.bernoulli(generator=torch.Generator().manual_seed(0))
+    model = fresh()
+    tc = TrainConfig(**{**TC.__dict__, "epochs": 40, "lr": 3e-2, "patience": 2})
+    h = fit(model, x, config=tc, validation=xv_bin, folder=tmp_path / "es")
+    best = min(range(len(h["val_loss"])), key=lambda i: h["val_loss"][i])
+    assert len(h["epoch"]) == best + 1 + 2 < 40                   # stopped two epochs after the best
+    from thesis_code.train import validate
+    again = validate(model, as_dataset(xv_bin), tc.batch_size, seed=tc.seed)["loss"]
+    assert again == pytest.approx(h["val_loss"][best], rel=1e-6)
+    with pytest.raises(ValueError, match="patience"):
+        fit(fresh(), x, config=tc)
+
+
+def test_multi_phase_models_resume_exactly(tmp_path):
+    from thesis_code.models import GAN, AAEConfig, AdversarialAE, GANConfig
+    x, _ = data(48)
+    tc = TrainConfig(epochs=3, batch_size=16, seed=2, progress=False, device="cpu", checkpoint_every=2,
+                     betas=(0.5, 0.999))
+    for build in (lambda: GAN(GANConfig(noise_dim=4, g_hidden=(16,), d_hidden=(8,))),
+                  lambda: AdversarialAE(AAEConfig(latent_dim=2, hidden=(16,), disc_hidden=(8,)))):
+        torch.manual_seed(0)
+        straight = build()
+        fit(straight, x, config=tc, folder=tmp_path / f"{id(build)}-a")
+        torch.manual_seed(0)
+        part = build()
+        fit(part, x, config=TrainConfig(**{**tc.__dict__, "epochs": 2}), folder=tmp_path / f"{id(build)}-b")
+        torch.manual_seed(1)
+        resumed = build()
+        fit(resumed, x, config=tc, folder=tmp_path / f"{id(build)}-b")
+        assert_same_weights(straight, resumed)
+
+
+def test_resuming_on_another_device_is_refused_clearly(tmp_path):
+    x, _ = data()
+    fit(fresh(), x, config=TrainConfig(**{**TC.__dict__, "epochs": 1}), folder=tmp_path)
+    saved = torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)
+    saved["device"] = "cuda"
+    torch.save(saved, tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(ValueError, match="written on 'cuda'.*resume with device='cuda'"):
+        fit(fresh(), x, config=TC, folder=tmp_path)
+
+
+def test_data_sets_other_than_tensors_are_trained_on():
+    class Pairs:
+        """A toy data set of (x, y) pairs with its own batch method (not a TensorData)."""
+
+        def __init__(self, x):
+            self.x = x
+
+        def __len__(self):
+            return len(self.x)
+
+        def batch(self, idx, generator=None):
+            return (self.x[idx], self.x[idx] * 2), None
+
+        def to(self, device):
+            return Pairs(self.x.to(device))
+
+        def fingerprint(self):
+            return "pairs"
+
+    class Linear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Parameter(torch.zeros(()))
+
+        def loss(self, xy, y=None):
+            inputs, targets = xy
+            loss = ((self.a * inputs - targets) ** 2).mean()
+            return loss, {"loss": loss.item()}
+
+    model = Linear()
+    fit(model, Pairs(torch.randn(64)), config=TrainConfig(epochs=60, batch_size=16, lr=0.05, progress=False,
+                                                          device="cpu"))
+    assert model.a.item() == pytest.approx(2.0, abs=1e-2)
+    with pytest.raises(ValueError, match="binarize applies to image tensors"):
+        fit(model, Pairs(torch.randn(8)), config=TrainConfig(binarize=True, device="cpu", progress=False))

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Bernoulli, Normal
+from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
 from thesis_code.models import IWAE, VAE, BetaVAE, ConditionalVAE, VAEConfig
 
@@ -78,18 +78,64 @@ def test_likelihoods_match_torch_distributions():
     torch.testing.assert_close(gauss.log_prior(z), Normal(0.0, 1.0).log_prob(z).sum(1))
 
 
+def record_z(model):
+    """Wrap model.reparameterize so that the z its loss draws can be read back: the reference computations
+    below use the same z, but compute every density themselves with torch.distributions."""
+    drawn, original = [], model.reparameterize
+
+    def reparameterize(*args, **kwargs):
+        drawn.append(original(*args, **kwargs))
+        return drawn[-1]
+    model.reparameterize = reparameterize
+    return drawn
+
+
+def binary_images(n=6, seed=0):
+    return torch.bernoulli(images(n, seed), generator=torch.Generator().manual_seed(seed + 100))
+
+
+@pytest.mark.parametrize("estimator", ["analytic", "mc"])
 @pytest.mark.parametrize("beta", [1.0, 4.0])
-def test_loss_is_negative_elbo_with_beta_weighted_kl(beta):
-    model, x = VAE(VAEConfig(**SMALL, beta=beta)), images()
+def test_loss_is_negative_elbo_with_beta_weighted_kl(beta, estimator):
+    """loss = mean_b [ -(1/L) sum_l log p(x_b|z_bl) + beta KL(q(z|x_b) || N(0, I)) ] (Kingma & Welling
+    2013, eq. 7; Higgins et al. 2017), recomputed from torch.distributions on the z the loss drew."""
     torch.manual_seed(2)
+    model, x = VAE(VAEConfig(**SMALL, beta=beta, estimator=estimator, n_samples=3)), binary_images()
+    drawn = record_z(model)
     loss, m = model.loss(x)
-    torch.manual_seed(2)
-    rec, kl = model._elbo_terms(x)
-    assert loss.item() == pytest.approx((-rec.mean() + beta * kl.mean()).item(), rel=1e-6)
-    assert m["loss"] == pytest.approx(m["rec"] + beta * m["kl"], rel=1e-6)
-    if beta == 1.0:
-        torch.manual_seed(2)
-        assert loss.item() == pytest.approx(-model.elbo(x).mean().item(), rel=1e-6)
+    assert len(drawn) == 1
+    z = drawn[0].reshape(-1, *drawn[0].shape[-2:])                 # (L, B, D)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        q = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
+        prior = Independent(Normal(torch.zeros_like(mu), torch.ones_like(mu)), 1)
+        rec = torch.stack([Independent(Bernoulli(logits=model.decode(zl)), 3).log_prob(x) for zl in z]).mean(0)
+        if estimator == "analytic":
+            kl = kl_divergence(q, prior)                                   # closed form
+        else:
+            kl = (q.log_prob(z) - prior.log_prob(z)).mean(0)               # the same samples, estimator A
+        expected = -rec.mean() + beta * kl.mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert m["rec"] == pytest.approx(-rec.mean().item(), rel=1e-5)
+    assert m["kl"] == pytest.approx(kl.mean().item(), rel=1e-5)
+
+
+def test_iwae_loss_is_the_k_sample_bound_from_torch_distributions():
+    """-loss = mean_b log (1/K) sum_k p(x_b|z_k) p(z_k) / q(z_k|x_b) (Burda et al. 2015, eq. 8)."""
+    torch.manual_seed(6)
+    k = 7
+    model, x = IWAE(VAEConfig(**SMALL, k=k)), binary_images(4)
+    drawn = record_z(model)
+    loss, _ = model.loss(x)
+    z = drawn[0]                                                   # (K, B, D)
+    assert z.shape == (k, 4, 3)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        log_w = (Independent(Bernoulli(logits=model.decode(z)), 3).log_prob(x)
+                 + Normal(0.0, 1.0).log_prob(z).sum(-1)
+                 - Independent(Normal(mu, torch.exp(0.5 * logvar)), 1).log_prob(z))
+        bound = torch.logsumexp(log_w, dim=0) - math.log(k)
+    assert loss.item() == pytest.approx(-bound.mean().item(), rel=1e-5)
 
 
 def test_analytic_and_mc_estimators_agree_in_expectation():

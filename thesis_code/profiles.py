@@ -80,6 +80,7 @@ class Run:
 
 
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_STARTED = "_thesis_started_with"   # where start() records the names it accepted (private: starts with _)
 
 
 def _user_variables(namespace: dict[str, Any]) -> dict[str, Any]:
@@ -94,12 +95,20 @@ def start(namespace: dict[str, Any], *extra: str) -> Run:
     """Validate a notebook's parameters and prepare the run (seed, threads, device).
 
     Call it right after the ``parameters`` cell as ``run = start(globals(), "latent_dim", ...)``, naming
-    the notebook's own parameters besides ``profile``, ``device`` and ``seed``. At that point the only
-    variables defined are the parameters and whatever papermill injected, so an injected name that is
-    not declared is a typo or a stale option, and is rejected rather than silently ignored.
+    the notebook's own parameters besides ``profile``, ``device`` and ``seed``. On the first run in a
+    kernel the only variables defined are the parameters and whatever papermill injected, so an injected
+    name that is not declared is a typo or a stale option, and is rejected rather than silently ignored.
+
+    A second "Run All" in the same kernel finds the notebook's own variables of the first run. They are
+    recognized: ``start`` records in the namespace which names existed when it accepted the parameters,
+    and on a later call it accepts every name that was created after that (the notebook's variables),
+    while a name that was already there and undeclared would have been rejected the first time.
     """
     known = set(ALWAYS_KNOWN) | set(extra)
     given = _user_variables(namespace)
+    previous = namespace.get(_STARTED)
+    if previous is not None:        # a re-run in the same kernel: names made after the last start are ours
+        known |= set(given) - set(previous)
     unknown = sorted(set(given) - known)
     if unknown:
         raise ParameterError(f"unknown notebook parameter(s) {unknown}; this notebook takes {sorted(known)}")
@@ -110,7 +119,11 @@ def start(namespace: dict[str, Any], *extra: str) -> Run:
     device = resolve_device(given["device"])
     seed = int(given.get("seed", 0))
     seed_everything(seed)
+    # numpy 2 writes a scalar as "np.float64(0.5)", which myst-nb's glue cannot format as a number: print
+    # scalars the numpy-1 way, so a glued numpy value reads as a plain number in the book.
+    np.set_printoptions(legacy="1.25")
     if device.type == "cpu" and os.environ.get("THESIS_THREADS"):
         torch.set_num_threads(int(os.environ["THESIS_THREADS"]))
     params = {k: given[k] for k in sorted(given) if k in extra}
+    namespace[_STARTED] = frozenset(given)
     return Run(profile=profile, device=device, seed=seed, params=params)

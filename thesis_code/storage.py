@@ -7,10 +7,18 @@ the target with ``os.replace``. A crash mid-write leaves the old file (or no fil
 Trained models are cached under ``$THESIS_CACHE_DIR/<profile>/<name>-<key>`` where ``key`` hashes the
 complete experiment config, so rebuilding the book does not retrain and changing any setting does.
 Each profile has its own folder, so what a ``smoke`` run trains never shows up in the ``book`` build.
+The callers (:mod:`thesis_code.experiments`) put a hash of the source code that computes the result into
+the config (:func:`source_hash`), so a fixed bug retrains while an edit of prose or plots does not.
+
+Concurrency. nbval executes notebooks in parallel processes that may ask for the same entry. Each entry
+is computed under an exclusive lock on ``<folder>/.lock`` (``fcntl.flock``): the second process waits,
+then loads what the first one wrote. Results are written atomically, so a reader never sees half a file.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -81,22 +89,71 @@ def experiment_dir(name: str, config: Any, profile: str) -> Path:
     return cache_root() / profile / f"{name}-{config_key(config)}"
 
 
-def cached(name: str, config: Any, profile: str, compute: Callable[[Path], T]) -> T:
+_SOURCE_HASHES: dict[tuple[str, ...], str] = {}
+
+
+def source_hash(*paths: str | os.PathLike) -> str:
+    """SHA-256 (16 hex digits) of the contents of the given source files, in sorted order of their paths
+    relative to the package (memoized per process: the source does not change under a running kernel)."""
+    files = sorted({Path(p).resolve() for p in paths})
+    key = tuple(str(f) for f in files)
+    if key not in _SOURCE_HASHES:
+        h = hashlib.sha256()
+        for f in files:
+            try:
+                rel = f.relative_to(REPO_ROOT)
+            except ValueError:
+                rel = Path(f.name)
+            h.update(str(rel).encode() + b"\0" + f.read_bytes() + b"\0")
+        _SOURCE_HASHES[key] = h.hexdigest()[:16]
+    return _SOURCE_HASHES[key]
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike):
+    """An exclusive advisory lock on ``path`` (created if needed), held for the ``with`` block; other
+    processes asking for the same lock wait. Released by the OS if the process dies."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _load_result(result_path: Path) -> tuple[bool, Any]:
+    if result_path.exists():
+        try:
+            return True, torch.load(result_path, weights_only=False)
+        except Exception as err:  # a damaged cache entry is recomputed, not trusted
+            print(f"[thesis_code.storage] ignoring unreadable {result_path}: {err}")
+    return False, None
+
+
+def cached(name: str, config: Any, profile: str, compute: Callable[[Path], T],
+           after_save: Callable[[Path], None] | None = None) -> T:
     """Return the cached result of ``compute(folder)`` for this config, computing it once.
 
     ``compute`` receives the experiment folder (for checkpoints, so an interrupted run resumes) and returns
     any torch-serializable object (a state dict, a history, metrics). The result is saved atomically
-    together with the config it came from.
+    together with the config it came from; then ``after_save(folder)`` may tidy the folder (e.g. delete
+    checkpoints), still under the entry's lock, so no other process is using them.
     """
     folder = experiment_dir(name, config, profile)
     result_path = folder / "result.pt"
-    if result_path.exists():
-        try:
-            return torch.load(result_path, weights_only=False)
-        except Exception as err:  # a damaged cache entry is recomputed, not trusted
-            print(f"[thesis_code.storage] ignoring unreadable {result_path}: {err}")
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_json_dump(_plain(config), folder / "config.json")
-    result = compute(folder)
-    atomic_torch_save(result, result_path)
+    found, result = _load_result(result_path)      # the common case: no lock needed to read
+    if found:
+        return result
+    with file_lock(folder / ".lock"):
+        found, result = _load_result(result_path)  # another process may have computed it meanwhile
+        if found:
+            return result
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_json_dump(_plain(config), folder / "config.json")
+        result = compute(folder)
+        atomic_torch_save(result, result_path)
+        if after_save is not None:
+            after_save(folder)
     return result

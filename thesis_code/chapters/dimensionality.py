@@ -100,6 +100,22 @@ def principal_angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sort(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
+def local_pca(x: np.ndarray, data: np.ndarray, n_neighbors: int, n_components: int) -> np.ndarray:
+    """The leading principal directions (D, n_components) of the ``n_neighbors`` points of ``data`` (N, D)
+    nearest to ``x`` (D,) in Euclidean distance: an estimate of the tangent space of the data manifold at
+    ``x`` (the comparison of Rifai et al. 2011 for the contractive autoencoder's tangents)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    data = np.asarray(data, dtype=np.float64).reshape(len(data), -1)
+    if data.shape[1] != x.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} entries but the data have {data.shape[1]} columns")
+    if not 0 < n_components <= n_neighbors <= len(data):
+        raise ValueError(f"need 0 < n_components <= n_neighbors <= N, got {n_components}, {n_neighbors}, {len(data)}")
+    idx = np.argsort(((data - x) ** 2).sum(1))[:n_neighbors]
+    centred = data[idx] - data[idx].mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return vt[:n_components].T
+
+
 # ----------------------------------------------------------------------------- probabilistic PCA
 
 @dataclass
@@ -208,11 +224,14 @@ def squared_error(reconstruct, x, batch_size: int = 1000) -> np.ndarray:
     """Per-example squared reconstruction error sum_j (x_j - x_hat_j)^2 of any ``reconstruct`` function
     (a PCA's ``lambda x: pca.reconstruct(x, k)`` or an autoencoder's forward pass), shape (N,)."""
     import torch
+    # a model may live on another device (run.device): feed it there, compare on the CPU
+    params = list(reconstruct.parameters()) if isinstance(reconstruct, torch.nn.Module) else []
+    device = params[0].device if params else None
     errors = []
     with torch.no_grad():
         for start in range(0, len(x), batch_size):
             xb = x[start:start + batch_size]
-            x_hat = reconstruct(xb)
+            x_hat = reconstruct(xb.to(device) if device is not None else xb)
             x_hat = x_hat.detach().cpu().numpy() if hasattr(x_hat, "detach") else np.asarray(x_hat)
             xb = xb.detach().cpu().numpy() if hasattr(xb, "detach") else np.asarray(xb)
             errors.append(np.sum((x_hat.reshape(len(xb), -1) - xb.reshape(len(xb), -1)) ** 2, axis=1))

@@ -252,13 +252,57 @@ def relative_error(a, b) -> float:
     return float(np.max(np.abs(flat_a - flat_b)) / max(np.max(np.abs(flat_a) + np.abs(flat_b)), 1e-300))
 
 
+# ----------------------------------------------------------------------------- convolutional layers
+
+def parameter_count(module: nn.Module) -> int:
+    """Number of trainable parameters of a module."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+@dataclass(frozen=True)
+class ShiftResponse:
+    """How a layer responds to a horizontal shift of its input (section 1.1.9)."""
+    equivariance_error: float   # ||layer(shift x) - shift' layer(x)|| / ||layer(x)|| on interior columns
+    change: float               # ||layer(shift x) - layer(x)|| / ||layer(x)||: how much the output moved
+
+
+def shift_response(layer: nn.Module, x: torch.Tensor, shift: int = 2) -> ShiftResponse:
+    """Shift the images ``x`` (B, C, H, W) right by ``shift`` pixels and compare the layer's outputs.
+
+    For a convolution with stride s (s divides ``shift``) the output of the shifted image is the output of
+    the original shifted by ``shift / s`` positions: translation equivariance (LeCun et al. 1998). It holds
+    exactly away from the borders, which the comparison leaves out (zero padding and the wrap-around of
+    ``torch.roll``). For a dense layer (outputs not arranged on a grid) only ``change`` is defined; the
+    equivariance error is reported as NaN."""
+    if x.dim() != 4:
+        raise ValueError(f"expected images of shape (B, C, H, W), got {tuple(x.shape)}")
+    device = next(layer.parameters()).device
+    x = x.to(device)
+    with torch.no_grad():
+        y = layer(x if isinstance(layer, nn.Conv2d) else x.flatten(1))
+        xs = torch.roll(x, shifts=shift, dims=-1)
+        ys = layer(xs if isinstance(layer, nn.Conv2d) else xs.flatten(1))
+    change = float((ys - y).norm() / y.norm())
+    if not isinstance(layer, nn.Conv2d):
+        return ShiftResponse(float("nan"), change)
+    stride = layer.stride[-1]
+    if shift % stride:
+        raise ValueError(f"shift {shift} must be a multiple of the stride {stride}")
+    expected = torch.roll(y, shifts=shift // stride, dims=-1)
+    margin = shift // stride + layer.kernel_size[-1]      # columns touched by padding or wrap-around
+    inner = (slice(None), slice(None), slice(None), slice(margin, y.shape[-1] - margin))
+    err = float((ys[inner] - expected[inner]).norm() / y[inner].norm())
+    return ShiftResponse(err, change)
+
+
 # ----------------------------------------------------------------------------- stacked autoencoders
 
-def greedy_pretrained_stack(config, x: torch.Tensor, train_config, profile: str, data_key: str):
+def greedy_pretrained_stack(config, x: torch.Tensor, train_config, profile: str):
     """A ``models.StackedAutoencoder`` whose layers were pretrained greedily, one shallow autoencoder at a
     time (Hinton & Salakhutdinov 2006; Bengio et al. 2007). The pretrained weights are cached by
     ``storage.cached`` under the config, so the function can serve as ``build_model`` of
     ``experiments.train_cached``, which then fine-tunes the whole stack end to end."""
+    from ..experiments import data_fingerprint, training_code_hash
     from ..models import StackedAutoencoder
     from ..storage import cached
 
@@ -268,7 +312,8 @@ def greedy_pretrained_stack(config, x: torch.Tensor, train_config, profile: str,
         model.pretrain_greedy(x, train_config, folder=folder / "layers")
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
-    key = {"model": config, "train": train_config, "data": data_key}
+    key = {"model": config, "train": train_config, "data": data_fingerprint(x),
+           "code": training_code_hash(model)}
     model.load_state_dict(cached("ch1-stack-pretrain", key, profile, pretrain))
     return model
 
@@ -357,8 +402,19 @@ def draw_taxonomy(ax, taxonomy=TAXONOMY) -> None:
 
 # ----------------------------------------------------------------------------- encoder Jacobians
 
+def encoder_tangents(model, x: torch.Tensor, n: int) -> torch.Tensor:
+    """The ``n`` input-space directions (B, D, n) to which the encoder is most sensitive at each example: the
+    leading right singular vectors of its Jacobian J_f(x). For a contractive autoencoder they estimate the
+    tangent directions of the data manifold (Rifai et al. 2011)."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        _, _, vh = torch.linalg.svd(model.jacobian(x.to(device)), full_matrices=False)
+    return vh[:, :n, :].transpose(1, 2).cpu()
+
+
 def jacobian_spectrum(model, x: torch.Tensor) -> torch.Tensor:
     """Singular values of the encoder Jacobian at each example, sorted decreasing, (B, min(code, input)).
     A contractive encoder has a few large ones (directions along the data manifold) and many small ones."""
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return torch.linalg.svdvals(model.jacobian(x))
+        return torch.linalg.svdvals(model.jacobian(x.to(device))).cpu()

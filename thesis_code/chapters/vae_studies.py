@@ -247,8 +247,7 @@ def train_vae(run, model_config, kind: str = "main", dataset: str = "mnist", mod
                      binarize=model_config.likelihood == "bernoulli", progress=False)
     name = name or f"ch2-{model_class.__name__.lower()}-{dataset}"
     model, history = train_cached(name, lambda: model_class(model_config), tc, x,
-                                  y if conditional else None, run=run, model_config=model_config,
-                                  data_key=f"{dataset}/train/{b.n_train}")
+                                  y if conditional else None, run=run, model_config=model_config)
     return model, history, b
 
 

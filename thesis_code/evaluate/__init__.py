@@ -4,7 +4,11 @@
     codes           reconstruction error, KL per latent dimension, active units, collapse report
     sample_quality  Frechet classifier distance of samples, with the classifier's accuracy
     classifier      the small CNN whose features define that distance
-    anomaly         AUROC, average precision, ROC and precision-recall curves
+    anomaly         the VAE's anomaly scores (negative ELBO, -log p(x), reconstruction, KL, aggregate
+                    posterior, likelihood ratio, complexity correction); AUROC, AP, ROC and PR curves
+    compression     bits-back ANS coding, classical codecs, the lossy latent codec
+    synthesis       TSTR efficacy, fidelity and privacy of synthetic tables
+    text            sentence likelihoods, perplexity and homotopy metrics
 
 Every function takes any model that follows the protocol of ARCHITECTURE.md. The names of all task
 modules are re-exported here: ``from thesis_code import evaluate; evaluate.auroc(...)``.

@@ -52,3 +52,131 @@ def pr_curve(scores, labels):
     from sklearn.metrics import precision_recall_curve
     s, y = _scores_labels(scores, labels)
     return precision_recall_curve(y, s)
+
+
+# ----------------------------------------------------------------------------- scores from a VAE
+# Convention: every score is "higher = more anomalous", so it goes straight into :func:`auroc`.
+
+def _check_images(x: torch.Tensor, model=None) -> None:
+    shape = getattr(model, "input_shape", None) if model is not None else None
+    if shape is not None:
+        from ..models.networks import check_input
+        check_input(x, shape)
+    elif not torch.is_tensor(x) or x.dim() < 2 or not x.is_floating_point():
+        raise ValueError(f"expected a float batch of images (N, 1, 28, 28), got {getattr(x, 'shape', type(x))}")
+
+
+@torch.no_grad()
+def vae_scores(model, x: torch.Tensor, k: int = 8, batch_size: int = 500, seed: int = 0
+               ) -> dict[str, torch.Tensor]:
+    """All per-example anomaly scores of a Gaussian-encoder VAE from one pass over ``x``, each ``(N,)``.
+
+    With z_1..z_K ~ q(z|x) (drawn from a generator seeded with ``seed``) and
+    log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x):
+
+    ``neg_elbo``         -(1/K sum_k log p(x|z_k) - KL(q(z|x) || p(z)))  (analytic KL, Kingma & Welling
+                         2013, estimator B with K samples)
+    ``nll``              -log (1/K sum_k w_k): the importance-sampled estimate of -log p(x) (Burda et
+                         al. 2015); with the same draws it is never above ``neg_elbo``'s MC version
+    ``reconstruction``   squared error ||x - E[x|z=mu(x)]||^2 of the decoder mean at the posterior mean
+    ``kl``               KL(q(z|x) || p(z)), the "latent novelty" of x alone
+    ``mu``               the posterior means (N, latent_dim), kept for latent-space scores and pictures
+    """
+    if k < 1 or batch_size < 1:
+        raise ValueError(f"k and batch_size must be >= 1, got {k} and {batch_size}")
+    _check_images(x, model)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in ("neg_elbo", "nll", "reconstruction", "kl", "mu", "logvar")}
+    with _eval_mode(model):
+        for xb in x.split(batch_size):
+            b = xb.shape[0]
+            mu, logvar = model.encode(xb)
+            std = torch.exp(0.5 * logvar)
+            z = mu + std * torch.randn((k, *mu.shape), generator=gen, device=mu.device, dtype=mu.dtype)
+            log_px = model.log_px_given_z(xb, z)                                  # (K, B)
+            log_q = D.Independent(D.Normal(mu, std), 1).log_prob(z)               # (K, B)
+            log_w = log_px + model.log_prior(z) - log_q
+            kl = kl_normal_per_dim(mu, logvar).sum(-1)
+            out["neg_elbo"].append(-(log_px.mean(0) - kl))
+            out["nll"].append(-(torch.logsumexp(log_w, 0) - math.log(k)))
+            out["reconstruction"].append((model.decode_mean(mu) - xb).pow(2).reshape(b, -1).sum(1))
+            out["kl"].append(kl)
+            out["mu"].append(mu)
+            out["logvar"].append(logvar)
+    return {n: torch.cat(v) for n, v in out.items()}
+
+
+def kl_score(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per example, ``(N,)``: how far the code of x sits from the
+    prior. A latent-space novelty score that ignores the decoder."""
+    if mu.shape != logvar.shape or mu.dim() != 2:
+        raise ValueError(f"expected mu and logvar of the same shape (N, latent_dim), got {tuple(mu.shape)} "
+                         f"and {tuple(logvar.shape)}")
+    return kl_normal_per_dim(mu, logvar).sum(-1)
+
+
+@torch.no_grad()
+def aggregate_posterior_nll(z: torch.Tensor, mu_train: torch.Tensor, logvar_train: torch.Tensor,
+                            batch_size: int = 256) -> torch.Tensor:
+    """-log q_agg(z) for codes z (N, D), where q_agg(z) = 1/M sum_m N(z; mu_m, diag exp(logvar_m)) is the
+    aggregate posterior of the M training examples (Makhzani et al. 2015; Hoffman & Johnson 2016): the
+    density of the code under the distribution the encoder actually uses, not under the prior."""
+    if z.dim() != 2 or mu_train.dim() != 2 or z.shape[1] != mu_train.shape[1] \
+            or mu_train.shape != logvar_train.shape:
+        raise ValueError(f"expected z (N, D) and training mu, logvar (M, D), got {tuple(z.shape)}, "
+                         f"{tuple(mu_train.shape)}, {tuple(logvar_train.shape)}")
+    m = mu_train.shape[0]
+    inv_var = torch.exp(-logvar_train)                                   # (M, D)
+    # log N(z; mu_m, var_m) = -1/2 [sum_d (z_d - mu_md)^2 / var_md + sum_d logvar_md + D log 2 pi]
+    const = -0.5 * (logvar_train.sum(-1) + z.shape[1] * math.log(2 * math.pi))   # (M,)
+    out = []
+    for zb in z.split(batch_size):
+        # (z - mu)^2 / var expanded as z^2/var - 2 z mu/var + mu^2/var: matrix products, no (B, M, D) tensor
+        quad = (zb.pow(2) @ inv_var.T - 2 * zb @ (mu_train * inv_var).T
+                + (mu_train.pow(2) * inv_var).sum(-1))
+        out.append(-(torch.logsumexp(const - 0.5 * quad, dim=1) - math.log(m)))
+    return torch.cat(out)
+
+
+def complexity_bits(x: torch.Tensor) -> torch.Tensor:
+    """L(x): the length in bits of each image losslessly compressed as an 8-bit PNG, ``(N,)``.
+
+    Serra et al. (2020) use a generic lossless compressor as the complexity estimate; PNG is one of
+    theirs. A simple (mostly empty) image compresses to few bits, a cluttered one to many."""
+    import io
+
+    from PIL import Image
+    if not torch.is_tensor(x) or x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError(f"expected grey-scale images (N, 1, H, W) in [0, 1], got {getattr(x, 'shape', type(x))}")
+    pixels = (x[:, 0].detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    bits = []
+    for image in pixels:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG", optimize=True)
+        bits.append(8 * len(buffer.getvalue()))
+    return torch.tensor(bits, dtype=torch.float64)
+
+
+def discretized_nll_bits(nll_nats: torch.Tensor, dims: int, levels: int = 256) -> torch.Tensor:
+    """-log2 P(x) of the 8-bit image from a density -log p(x) in nats on [0, 1]^dims: each pixel's bin has
+    width 1/levels, so P(x) ~= p(x) / levels^dims and -log2 P = -log p / ln 2 + dims log2(levels)."""
+    return nll_nats.double() / LOG2 + dims * math.log2(levels)
+
+
+def likelihood_ratio_score(log_p_model: torch.Tensor, log_p_background: torch.Tensor) -> torch.Tensor:
+    """Anomaly score -(log p_model(x) - log p_background(x)) (Ren et al. 2019).
+
+    The background model explains what every image has in common (here: generic image statistics,
+    e.g. how compressible an image is), so the ratio keeps only what is specific to the normal class.
+    High when the background explains x better than the class model does."""
+    if log_p_model.shape != log_p_background.shape:
+        raise ValueError(f"expected two log-likelihoods of the same shape, got {tuple(log_p_model.shape)} "
+                         f"and {tuple(log_p_background.shape)}")
+    return -(log_p_model.double() - log_p_background.double())
+
+
+def complexity_corrected_score(nll_bits: torch.Tensor, complexity: torch.Tensor) -> torch.Tensor:
+    """S(x) = -log2 P(x) - L(x) (Serra et al. 2020, eq. 2): the model's code length minus the generic
+    compressor's. It is the likelihood ratio of :func:`likelihood_ratio_score` with the compressor as the
+    background model, log2 p_0(x) = -L(x)."""
+    return likelihood_ratio_score(-nll_bits, -complexity)

@@ -94,5 +94,4 @@ def train_classifier(dataset: str = "mnist", run=None, config: ClassifierConfig 
         # train_cached takes the profile from $THESIS_PROFILE when no run is given; pass ours explicitly.
         from ..profiles import Run, resolve_device
         run = Run(profile=profile, device=resolve_device(train_config.device))
-    return train_cached(f"classifier-{dataset}", lambda: Classifier(config), train_config, x, y, run=run,
-                        model_config=config, data_key=f"{dataset}/train/{x.shape[0]}")
+    return train_cached(f"classifier-{dataset}", lambda: Classifier(config), train_config, x, y, run=run)

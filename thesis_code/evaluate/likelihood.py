@@ -46,8 +46,9 @@ def diagonal_gaussian_proposal(model) -> Callable[[torch.Tensor], D.Distribution
     return q
 
 
-def _draw(q: D.Distribution, k: int, generator: torch.Generator | None) -> torch.Tensor:
-    """k samples (k, B, D) of a Gaussian proposal, from ``generator`` so results are reproducible."""
+def _draw(q: D.Distribution, k: int, generator: torch.Generator) -> torch.Tensor:
+    """k samples (k, B, D) of a proposal, all from ``generator`` (never the global RNG), so results are
+    reproducible and do not depend on what ran before."""
     base = q.base_dist if isinstance(q, D.Independent) else q
     if isinstance(base, D.Normal):
         eps = torch.randn((k, *base.loc.shape), generator=generator, device=base.loc.device,
@@ -56,11 +57,12 @@ def _draw(q: D.Distribution, k: int, generator: torch.Generator | None) -> torch
     if isinstance(q, D.MultivariateNormal):
         eps = torch.randn((k, *q.loc.shape), generator=generator, device=q.loc.device, dtype=q.loc.dtype)
         return q.loc + (q.scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
-    # Any other proposal: sample it under a forked RNG seeded from the generator.
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator)) if generator is not None else None
-    with torch.random.fork_rng(devices=[]):
-        if seed is not None:
-            torch.manual_seed(seed)
+    # Any other proposal: sample it under a forked RNG seeded from the generator; fork_rng restores the
+    # global state afterwards (of the CPU, and of the generator's GPU when the data live there).
+    device = generator.device
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
         return q.sample((k,))
 
 
@@ -76,7 +78,8 @@ def _check_batch(x: torch.Tensor, model) -> None:
 @torch.no_grad()
 def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100, chunk: int = 100,
                    proposal: Callable[[torch.Tensor], D.Distribution] | None = None,
-                   seed: int = 0, y: torch.Tensor | None = None) -> torch.Tensor:
+                   seed: int = 0, y: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Importance-sampled estimate of log p(x) for each example, in nats; shape (N,).
 
         log p(x) ~= log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)      (Burda et al. 2015)
@@ -88,8 +91,9 @@ def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
     drawn at once, (K, batch_size, latent_dim), which is small, so the result does not depend on ``chunk``.
 
     ``proposal(x)`` returns a torch Distribution over z with batch shape (B,) (default: the model's
-    encoder, a diagonal Gaussian); ``seed`` fixes the samples. ``y``: labels for a conditional VAE, which
-    then gives log p(x|y).
+    encoder, a diagonal Gaussian). The importance samples come from ``generator`` (on x's device) or,
+    by default, from a new generator seeded with ``seed``: never from the global RNG, so the estimate does
+    not depend on what ran before it. ``y``: labels for a conditional VAE, which then gives log p(x|y).
     """
     if k < 1 or batch_size < 1 or chunk < 1:
         raise ValueError(f"k, batch_size and chunk must be >= 1, got {k}, {batch_size}, {chunk}")
@@ -97,7 +101,10 @@ def log_likelihood(model, x: torch.Tensor, k: int = 1000, batch_size: int = 100,
     if y is not None and y.shape[0] != x.shape[0]:
         raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
     q_of = proposal or diagonal_gaussian_proposal(model)
-    generator = torch.Generator(device=x.device).manual_seed(seed)
+    if generator is None:
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+    elif generator.device.type != x.device.type:
+        raise ValueError(f"the generator is on {generator.device}, the data on {x.device}: use one on x's device")
     ys = y.split(batch_size) if y is not None else [None] * math.ceil(x.shape[0] / batch_size)
     out = []
     with _eval_mode(model):
@@ -126,18 +133,22 @@ def bits_per_dim(nll_nats: torch.Tensor | float, dims: int = 784):
 
 @dataclass
 class LikelihoodResult:
-    """Test-set log-likelihood: mean log p(x) in nats, its standard error over examples, bits/dim."""
+    """Test-set log-likelihood: mean log p(x) in nats, its standard error over examples, and bits/dim
+    where the likelihood is discrete (a probability mass). For a density (a Gaussian decoder on [0, 1]
+    pixels) ``bits_per_dim`` is None: a density is not a code length."""
 
     log_px: float          # mean over the test set of log p(x) (nats; higher is better)
     stderr: float          # standard error of that mean over examples
     nll: float             # -log_px
-    bits_per_dim: float    # nll / (dims ln 2)
+    bits_per_dim: float | None    # nll / (dims ln 2), discrete likelihoods only
     k: int
     n: int
+    discrete: bool = True
 
     def __str__(self) -> str:
-        return (f"log p(x) = {self.log_px:.2f} ± {self.stderr:.2f} nats "
-                f"({self.bits_per_dim:.4f} bits/dim; K={self.k}, n={self.n})")
+        unit = "nats" if self.discrete else "nats (a density, not a code length)"
+        bits = f"{self.bits_per_dim:.4f} bits/dim; " if self.bits_per_dim is not None else ""
+        return f"log p(x) = {self.log_px:.2f} ± {self.stderr:.2f} {unit} ({bits}K={self.k}, n={self.n})"
 
 
 def test_log_likelihood(model, x: torch.Tensor, k: int = 1000, **kw) -> LikelihoodResult:
@@ -148,8 +159,11 @@ def test_log_likelihood(model, x: torch.Tensor, k: int = 1000, **kw) -> Likeliho
     mean = float(values.mean())
     stderr = float(values.std(unbiased=True) / math.sqrt(n)) if n > 1 else float("nan")
     dims = int(np.prod(x.shape[1:]))
-    return LikelihoodResult(log_px=mean, stderr=stderr, nll=-mean, bits_per_dim=float(bits_per_dim(-mean, dims)),
-                            k=k, n=n)
+    lik = getattr(model, "likelihood", None)
+    discrete = bool(getattr(lik, "discrete", True))
+    bits = float(bits_per_dim(-mean, dims)) if discrete else None
+    return LikelihoodResult(log_px=mean, stderr=stderr, nll=-mean, bits_per_dim=bits, k=k, n=n,
+                            discrete=discrete)
 
 
 test_log_likelihood.__test__ = False  # not a pytest test despite its name

@@ -18,27 +18,40 @@ from ..objectives import kl_normal_per_dim
 LOG2 = math.log(2.0)
 
 # ----------------------------------------------------------------------------- sample quality
+def _device_of(module) -> torch.device:
+    """The device of a module's parameters (CPU for a parameter-free callable)."""
+    try:
+        return next(module.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+
+
 @torch.no_grad()
 def classifier_accuracy(clf, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """Fraction of ``x`` that ``clf`` labels as ``y``."""
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"x and y must have the same length, got {x.shape[0]} and {y.shape[0]}")
     correct = 0
+    device = _device_of(clf)
     with _eval_mode(clf):
         for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
-            correct += int((clf(xb).argmax(1) == yb).sum())
+            correct += int((clf(xb.to(device)).argmax(1).cpu() == yb.cpu()).sum())
     return correct / max(1, x.shape[0])
 
 
 @torch.no_grad()
 def fid_features(clf, x: torch.Tensor, batch_size: int = 1000) -> np.ndarray:
-    """Penultimate-layer features ``clf.features(x)`` of every image, as float64 (N, F)."""
+    """Penultimate-layer features ``clf.features(x)`` of every image, as float64 (N, F).
+
+    Each batch is moved to the classifier's device first: samples of a model may live elsewhere (a model
+    on the GPU and a CPU classifier, or the reverse)."""
+    device = _device_of(clf)
     with _eval_mode(clf):
-        feats = [clf.features(xb) for xb in x.split(batch_size)]
-    return torch.cat(feats).double().cpu().numpy()
+        feats = [clf.features(xb.to(device)).detach().cpu() for xb in x.split(batch_size)]
+    return torch.cat(feats).double().numpy()
 
 
-def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2, eps: float = 1e-6, rtol: float = 1e-5) -> float:
     """Frechet (2-Wasserstein) distance^2 between N(mu1, sigma1) and N(mu2, sigma2):
 
         d^2 = ||mu1 - mu2||^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))     (Dowson & Landau 1982)
@@ -46,6 +59,11 @@ def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> f
     Numerics as in the reference FID code (Heusel et al. 2017; pytorch-fid): if the matrix square root is
     not finite (singular product), retry with eps added to both diagonals; an imaginary part that is only
     round-off is dropped, a large one is an error.
+
+    d^2 >= 0 always, so a negative result can only come from the numerics. A value within
+    ``rtol * (||mu1 - mu2||^2 + Tr sigma1 + Tr sigma2)`` below zero is the round-off of two (nearly) equal
+    distributions and is reported as 0; anything more negative means the matrix square root failed, and
+    is an error rather than a distance of 0 (a silent clamp would report a perfect score for a failure).
     """
     from scipy import linalg
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, float)), np.atleast_1d(np.asarray(mu2, float))
@@ -58,15 +76,23 @@ def frechet_distance_gaussians(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> f
         # A singular product (dead ReLU features, fewer samples than features) is handled just below.
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
         covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(sigma1.shape[0]) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        raise ValueError("the matrix square root of sigma1 @ sigma2 is not finite, even with "
+                         f"{eps:g} added to the diagonals: the covariances are degenerate")
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(f"imaginary component {np.max(np.abs(covmean.imag)):.3g} in the matrix square root")
         covmean = covmean.real
-    value = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
-    # A distance cannot be negative: a tiny negative value is the round-off of two (nearly) equal sets.
+    scale = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2))
+    value = float(scale - 2.0 * np.trace(covmean))
+    if value < -rtol * scale:
+        raise ValueError(f"negative Frechet distance {value:.4g} (scale {scale:.4g}): the matrix square root "
+                         "of sigma1 @ sigma2 is inaccurate; check the features for NaNs or degenerate "
+                         "covariances")
+    # Within the tolerance: round-off of (nearly) identical distributions, not a failure.
     return max(value, 0.0)
 
 
@@ -94,23 +120,82 @@ class SampleQuality:
                 f"(classifier test accuracy {100 * self.classifier_accuracy:.1f}%)")
 
 
+def is_conditional(model) -> bool:
+    """A model whose ``sample`` takes labels ``y`` (the conditional VAE: p(x|z, y))."""
+    import inspect
+    try:
+        return "y" in inspect.signature(model.sample).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def labels_like(y: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` labels with the class frequencies of ``y`` (largest-remainder rounding), in a random order
+    drawn from ``generator``: the labels to generate with when a conditional model is compared with the
+    test set whose labels are ``y``. With ``n == len(y)`` the counts are exactly those of ``y``."""
+    y = torch.as_tensor(y).reshape(-1).long().cpu()
+    if y.numel() == 0 or n < 0:
+        raise ValueError(f"need labels and n >= 0, got {y.numel()} labels and n = {n}")
+    classes, counts = torch.unique(y, return_counts=True)
+    quota = counts.double() * n / y.numel()
+    alloc = quota.floor().long()
+    rest = n - int(alloc.sum())
+    if rest > 0:   # the classes with the largest remainders get one more each (ties: smaller class first)
+        order = torch.argsort(quota - alloc.double(), descending=True, stable=True)
+        alloc[order[:rest]] += 1
+    labels = torch.repeat_interleave(classes, alloc)
+    return labels[torch.randperm(n, generator=generator)]
+
+
 @torch.no_grad()
-def sample_batches(model, n: int, batch_size: int = 500, seed: int = 0) -> torch.Tensor:
-    """``n`` samples of ``model.sample`` drawn in batches from a seeded generator."""
-    generator = torch.Generator().manual_seed(seed)
+def sample_batches(model, n: int, batch_size: int = 500, seed: int = 0, labels: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """``n`` samples of ``model.sample`` drawn in batches from an explicit generator (``generator``, or a
+    new one seeded with ``seed``), so the result never depends on the global RNG state.
+
+    ``labels`` (n,): the class of each sample, for a conditional model (``model.sample(n, y, generator)``).
+    A conditional model needs them: its ``sample`` would otherwise generate one default class only.
+    """
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
+    conditional = is_conditional(model)
+    if conditional and labels is None:
+        raise ValueError(f"{type(model).__name__} is conditional: pass the labels of the samples "
+                         "(e.g. labels_like(y_test, n)), or every sample would be of one class")
+    if labels is not None:
+        if not conditional:
+            raise ValueError(f"{type(model).__name__}.sample takes no labels")
+        labels = torch.as_tensor(labels).reshape(-1)
+        if labels.shape[0] != n:
+            raise ValueError(f"expected {n} labels, got {labels.shape[0]}")
     out = []
     with _eval_mode(model):
         for start in range(0, n, batch_size):
-            out.append(model.sample(min(batch_size, n - start), generator=generator))
-    return torch.cat(out)
+            m = min(batch_size, n - start)
+            if labels is None:
+                out.append(model.sample(m, generator=generator))
+            else:
+                yb = labels[start:start + m].to(_device_of(model))
+                out.append(model.sample(m, y=yb, generator=generator))
+    return torch.cat([o.detach() for o in out])
 
 
 def frechet_classifier_distance(model, clf, x_test: torch.Tensor, y_test: torch.Tensor,
-                                n_samples: int | None = None, seed: int = 0) -> SampleQuality:
+                                n_samples: int | None = None, seed: int = 0,
+                                generator: torch.Generator | None = None) -> SampleQuality:
     """FCD between ``n_samples`` (default: as many as test images) samples of ``model`` and the test
-    images, in the penultimate-layer features of the classifier ``clf``."""
+    images, in the penultimate-layer features of the classifier ``clf``.
+
+    A conditional model generates every class, with the class frequencies of ``y_test``
+    (:func:`labels_like`), so its samples are compared with a test set of the same class mixture. All
+    randomness (labels and samples) comes from ``generator`` (default: seeded with ``seed``). The samples
+    and test images are moved to the classifier's device, wherever the model put them.
+    """
     n = x_test.shape[0] if n_samples is None else n_samples
-    samples = sample_batches(model, n, seed=seed)
+    if generator is None:
+        generator = torch.Generator().manual_seed(seed)
+    labels = labels_like(y_test, n, generator) if is_conditional(model) else None
+    samples = sample_batches(model, n, labels=labels, generator=generator)
     fcd = frechet_distance(fid_features(clf, samples), fid_features(clf, x_test))
     return SampleQuality(fcd=fcd, classifier_accuracy=classifier_accuracy(clf, x_test, y_test), n_samples=n)
 
@@ -123,7 +208,5 @@ def sample_quality(model, dataset: str = "mnist", run=None, n_samples: int | Non
     from ..data import load
     clf, _ = train_classifier(dataset, run=run)
     x_test, y_test = load(dataset, "test", limit=test_limit)
-    device = next(clf.parameters()).device
+    device = _device_of(clf)
     return frechet_classifier_distance(model, clf, x_test.to(device), y_test.to(device), n_samples, seed)
-
-

@@ -8,3 +8,5 @@ from .autoencoders import (  # noqa: F401
 from .adversarial import (  # noqa: F401
     GAN, AAEConfig, AdversarialAE, GANConfig, MixtureOfGaussiansPrior, StandardNormalPrior,
 )
+from .sentence import RNNLanguageModel, SentenceVAE, SentenceVAEConfig, SequenceAutoencoder  # noqa: F401
+from .tabular import MixedLikelihood, TabularVAE, TabularVAEConfig  # noqa: F401

@@ -1,7 +1,7 @@
 """Adversarial models: the generative adversarial network (Goodfellow et al. 2014) and the adversarial
 autoencoder (Makhzani et al. 2015).
 
-Both are two-player games, trained by ``train.fit`` through ``phases()``: a list of ``train.Phase(name,
+Both are two-player games, trained by ``train.fit`` through ``phases()``: a list of ``models.protocol.Phase(name,
 parameters, loss_fn)`` that the trainer runs in order on every batch, each phase with its own optimizer
 over its own parameters. A phase that must not move the other player (the generator step must not train
 the discriminator) also builds its graph with the other player frozen, so no gradient reaches it at all.
@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .protocol import Phase
 from .networks import IMAGE_SHAPE, ConvDecoder, ConvEncoder, check_input, flat_dim, mlp
 
 LeakyReLU = functools.partial(nn.LeakyReLU, 0.2)
@@ -45,7 +46,6 @@ def _bce_logits(logits: torch.Tensor, target: float) -> torch.Tensor:
 
 
 def _phase(name, parameters, loss_fn):
-    from ..train import Phase  # imported late: train imports the models package
     return Phase(name, list(parameters), loss_fn)
 
 
@@ -66,7 +66,7 @@ class StandardNormalPrior:
 
 class MixtureOfGaussiansPrior:
     """An equal-weight mixture of ``n_components`` 2-D Gaussians N(m_k, std^2 I) whose means lie on a
-    circle, m_k = radius * (cos 2 pi k / K, sin 2 pi k / K) (the prior of Makhzani et al. 2015, fig. 4)."""
+    circle, m_k = radius * (cos 2 pi k / K, sin 2 pi k / K) (the prior of Makhzani et al. 2015, fig. 2)."""
 
     dim = 2
 

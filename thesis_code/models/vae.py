@@ -1,6 +1,7 @@
 """The variational autoencoder family: VAE, beta-VAE, IWAE and the conditional VAE.
 
-Generative model p(z) = N(0, I), p(x|z) Bernoulli or Gaussian with parameters decoder(z); inference
+Generative model p(z) = N(0, I), p(x|z) one of :mod:`thesis_code.likelihoods` (Bernoulli, Gaussian with
+fixed or learned variance, discretized logistic over 8-bit pixels) with parameters decoder(z); inference
 model q(z|x) = N(mu(x), diag(exp(logvar(x)))) (Kingma & Welling 2013). Training maximizes the ELBO
 
     log p(x) >= E_q[log p(x|z)] - KL(q(z|x) || p(z)),
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import likelihoods
 from .. import objectives as obj
 from .networks import IMAGE_SHAPE, ConvDecoder, ConvEncoder, check_input, flat_dim, mlp
 
@@ -34,9 +36,10 @@ class VAEConfig:
     arch: Literal["mlp", "conv"] = "mlp"
     channels: int = 32                         # conv width (conv arch only)
     input_shape: tuple[int, ...] = IMAGE_SHAPE
-    likelihood: Literal["bernoulli", "gaussian"] = "bernoulli"
+    likelihood: Literal["bernoulli", "gaussian", "logistic"] = "bernoulli"
     learn_variance: bool = False               # gaussian: decoder also outputs a per-pixel log-variance
     sigma: float = 0.1                         # gaussian with fixed variance: the observation noise std
+    min_sigma: float = 1e-2                    # gaussian with learned variance: soft floor of the std
     gaussian_mean: Literal["sigmoid", "identity"] = "sigmoid"  # sigmoid keeps image means in [0, 1]
     beta: float = 1.0                          # weight of the KL term in the loss (beta-VAE, Higgins 2017)
     estimator: Literal["analytic", "mc"] = "analytic"  # AEVB estimator B (analytic KL) or A (MC KL)
@@ -49,16 +52,24 @@ class VAEConfig:
             raise ValueError(f"arch must be 'mlp' or 'conv', got {self.arch!r}")
         if self.arch == "conv" and tuple(self.input_shape)[1:] != (28, 28):
             raise ValueError(f"the conv arch needs (C, 28, 28) inputs, got {self.input_shape}")
-        if self.likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"likelihood must be 'bernoulli' or 'gaussian', got {self.likelihood!r}")
+        if self.likelihood not in ("bernoulli", "gaussian", "logistic"):
+            raise ValueError(f"likelihood must be 'bernoulli', 'gaussian' or 'logistic', got {self.likelihood!r}")
         if self.estimator not in ("analytic", "mc"):
             raise ValueError(f"estimator must be 'analytic' or 'mc', got {self.estimator!r}")
         if self.latent_dim < 1 or self.n_samples < 1 or self.k < 1:
             raise ValueError("latent_dim, n_samples and k must be positive")
 
 
+def make_likelihood(config: VAEConfig) -> likelihoods.Likelihood:
+    """The decoder likelihood a VAEConfig names."""
+    if config.likelihood == "gaussian":
+        return likelihoods.Gaussian(learn_variance=config.learn_variance, sigma=config.sigma,
+                                    min_sigma=config.min_sigma, mean_activation=config.gaussian_mean)
+    return likelihoods.make(config.likelihood)
+
+
 class VAE(nn.Module):
-    """Gaussian-encoder VAE with a Bernoulli or Gaussian decoder (MLP or convolutional)."""
+    """Gaussian-encoder VAE with a pluggable decoder likelihood (MLP or convolutional networks)."""
 
     def __init__(self, config: VAEConfig = VAEConfig()):
         super().__init__()
@@ -66,8 +77,9 @@ class VAE(nn.Module):
         self.input_shape = tuple(config.input_shape)
         self.latent_dim = config.latent_dim
         d_x = flat_dim(self.input_shape)
-        # Decoder outputs per pixel: one logit / mean, plus a log-variance if it is learned.
-        self._out_per_pixel = 2 if (config.likelihood == "gaussian" and config.learn_variance) else 1
+        self.likelihood = make_likelihood(config)
+        # Decoder outputs per pixel: a logit, a mean, or a mean and a (log-)scale.
+        self._out_per_pixel = self.likelihood.params_per_channel
         enc_extra, dec_extra = self._condition_dims()
         if config.arch == "mlp":
             self.encoder = mlp([d_x + enc_extra, *config.hidden, 2 * config.latent_dim])
@@ -115,6 +127,7 @@ class VAE(nn.Module):
         """Decoder parameters for z of shape ``(..., B, latent_dim)``.
 
         Bernoulli: logits ``(..., B, *input_shape)``. Gaussian: ``(mean, logvar)`` of that shape.
+        Discretized logistic: ``(mean in [-1, 1], log_scale)``.
         """
         if z.shape[-1] != self.latent_dim:
             raise ValueError(f"expected z of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
@@ -122,16 +135,7 @@ class VAE(nn.Module):
         h = self._decoder_input(z, y).reshape(-1, self.decoder_in_dim)
         out = self.decoder(h).reshape(*lead, self._out_per_pixel * self.input_shape[0],
                                       *self.input_shape[1:])
-        if self.config.likelihood == "bernoulli":
-            return out
-        if self.config.learn_variance:
-            mean, logvar = out.chunk(2, dim=len(lead))
-        else:
-            mean = out
-            logvar = torch.full_like(mean, 2.0 * math.log(self.config.sigma))
-        if self.config.gaussian_mean == "sigmoid":
-            mean = torch.sigmoid(mean)
-        return mean, logvar
+        return self.likelihood.params(out, channel_dim=len(lead))
 
     @property
     def decoder_in_dim(self) -> int:
@@ -139,18 +143,12 @@ class VAE(nn.Module):
 
     def decode_mean(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E[x | z]: pixel probabilities (Bernoulli) or means (Gaussian), ``(..., B, *input_shape)``."""
-        params = self.decode(z, y)
-        return torch.sigmoid(params) if self.config.likelihood == "bernoulli" else params[0]
+        return self.likelihood.mean(self.decode(z, y))
 
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None
                        ) -> torch.Tensor:
         """log p(x|z) summed over pixels: ``(B,)``, or ``(..., B)`` when z has leading sample dims."""
-        params = self.decode(z, y)
-        event = len(self.input_shape)
-        if self.config.likelihood == "bernoulli":
-            return obj.log_bernoulli_logits(x, params, event_dims=event)
-        mean, logvar = params
-        return obj.log_normal(x, mean, logvar, event_dims=event)
+        return self.likelihood.log_prob(x, self.decode(z, y), event_dims=len(self.input_shape))
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; 0, I), summed over the latent dimension."""
