@@ -80,12 +80,16 @@ def tstr_f1(train: pd.DataFrame, test: pd.DataFrame, target: str, *, reference: 
     xtr[target] = train[target].to_numpy()
     xte[target] = test[target].to_numpy()
     scores = {}
-    for name in classifiers:
-        np.random.seed(seed)                        # the sklearn models draw from numpy's global RNG
-        import warnings
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")         # ConvergenceWarning at 50 iterations (SDGym's setting)
-            scores[name] = float(getattr(efficacy, name).compute(xte, xtr, target=target))
+    import warnings
+    state = np.random.get_state()                   # restored below: the caller's numpy RNG is untouched
+    try:
+        for name in classifiers:
+            np.random.seed(seed)                    # the sklearn models draw from numpy's global RNG
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")     # ConvergenceWarning at 50 iterations (SDGym's setting)
+                scores[name] = float(getattr(efficacy, name).compute(xte, xtr, target=target))
+    finally:
+        np.random.set_state(state)
     scores["mean"] = float(np.mean([scores[n] for n in classifiers]))
     return scores
 

@@ -73,11 +73,14 @@ class TextLikelihood:
 
 @torch.no_grad()
 def sentence_log_likelihood(model, data, k: int = 100, batch_size: int = 100,
-                            generator: torch.Generator | None = None) -> TextLikelihood:
+                            generator: torch.Generator | None = None, seed: int = 0) -> TextLikelihood:
     """log p(s) of every sentence of ``data`` (a :class:`~thesis_code.data.text.TextData`).
 
     Models with ``log_prob`` (the language model) are scored exactly (``k`` is ignored, reported as 0);
-    models with ``log_weights`` (the sentence VAE) by the K-sample importance-weighted bound."""
+    models with ``log_weights`` (the sentence VAE) by the K-sample importance-weighted bound, whose samples
+    come from ``generator`` or a new one seeded with ``seed`` (never the global RNG)."""
+    if generator is None:
+        generator = torch.Generator(device=_device(model)).manual_seed(seed)
     model.eval()
     exact = hasattr(model, "log_prob") and not hasattr(model, "log_weights")
     if not exact and not hasattr(model, "log_weights"):
