@@ -211,8 +211,8 @@ def _built_pages() -> list[Path]:
                   if not p.relative_to(HTML).parts[0].startswith(("_", ".")) and p.name not in ("genindex.html", "search.html"))
 
 
-SCREENSHOT_PAGES = ("intro.html", "02_vae/2_1_evidence_lower_bound.html", "02_vae/2_4_network_model.html",
-                    "how_to_use.html")
+SCREENSHOT_PAGES = ("book/intro.html", "book/02_vae/2_1_evidence_lower_bound.html", "book/02_vae/2_4_network_model.html",
+                    "book/how_to_use.html", "book/03_latent_tasks/3_6_compression.html")
 
 
 @pytest.mark.build   # runs with the other checks of the built book (make test-build)
