@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -23,50 +22,30 @@ import numpy as np
 import pytest
 import torch
 
+from chromium import CHROMEDRIVER, CHROMIUM, MISSING, headless_chromium
 from thesis_code import export
 from test_export import _toy_explorer   # a 2-D VAE whose decodes vary strongly with z
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BUILT_HTML", ROOT / "_build_smoke" / "_build" / "html"))
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 # The canvas stores round(255 * p); PyTorch (float32) and JavaScript (float64 sums of float32 weights)
 # differ by ~1e-6 before rounding, which can move a value across a rounding boundary: at most 1 grey level.
 PIXEL_TOLERANCE = 1
 
 pytestmark = pytest.mark.browser
-needs_chromium = pytest.mark.skipif(
-    not (CHROMIUM and CHROMEDRIVER),
-    reason="Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver; "
-           ".ci/run installs them)")
+needs_chromium = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason=MISSING)
 
 
 # ----------------------------------------------------------------------------- the browser
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
-                    "chromium-driver; .ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1280,900", "--no-first-run", "--disable-extensions",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                # network off: no name resolves, and anything that still tries goes to a closed port
-                "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(60)
-    driver.set_script_timeout(60)
-    try:
+    # network off: no name resolves, and anything that still tries goes to a closed port
+    with headless_chromium(tmp_path_factory.mktemp("chromium-profile"), "1280,900",
+                           ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=http://127.0.0.1:9"),
+                           page_load_timeout=60,
+                           capabilities={"goog:loggingPrefs": {"browser": "ALL", "performance": "ALL"}}) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _open(driver, url: str) -> None:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
+from chromium import headless_chromium
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "book/02_vae/2_4_network_model.ipynb"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 RUN_ALL_TIMEOUT = 240   # smoke: the notebook runs in < 60 s on 2 cores; the rest is slack for a busy machine
 
 pytestmark = pytest.mark.browser
@@ -54,13 +54,18 @@ def lab(tmp_path_factory):
         pytest.fail("JupyterLab is not installed in this environment: run `make lab-setup` "
                     "(pip install -e '.[lab]')")
     tmp = tmp_path_factory.mktemp("lab")
+    # JupyterLab saves what it runs into the notebook file: serve a copy, never the book's own notebook
+    # (the book's notebooks are committed without outputs).
+    root = tmp / "root"
+    (root / NOTEBOOK).parent.mkdir(parents=True)
+    shutil.copy(ROOT / NOTEBOOK, root / NOTEBOOK)
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, THESIS_PROFILE="smoke", THESIS_THREADS="2", THESIS_CACHE_DIR=str(tmp / "cache"),
                JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
                JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                PYDEVD_DISABLE_FILE_VALIDATION="1")
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ROOT}", "--ServerApp.open_browser=False",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     if os.geteuid() == 0:   # CI runs as root; Jupyter refuses that unless told
@@ -94,27 +99,11 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium "
-                    "chromium-driver; .ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1000", "--no-first-run", "--disable-extensions",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                # only localhost (JupyterLab) is reachable
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                f"--user-data-dir={tmp_path_factory.mktemp('chromium-lab')}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(90)
-    driver.set_script_timeout(60)
-    try:
+    # only localhost (JupyterLab) is reachable
+    with headless_chromium(tmp_path_factory.mktemp("chromium-lab"), "1400,1000",
+                           ("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",),
+                           page_load_timeout=90) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _wait(driver, condition_js: str, timeout: float, what: str, *args):

@@ -20,7 +20,6 @@ import html
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = Path(os.environ.get("BUILT_HTML", ROOT / "_build_smoke" / "_build" / "html"))
-LATEX_DIR = Path(os.environ.get("BUILT_LATEX", ROOT / "_build_smoke" / "_build" / "latex"))
+# The PDF is built (or, with THESIS_PDF_PREBUILT=1, found) by the fixtures of test_pdf.py: one build for both.
+from test_pdf import LATEX_DIR, _squash, built_pdf, text  # noqa: E402,F401
 
 # number -> title, as the outline orders them (titles are the book's English ones)
 OUTLINE: dict[str, str] = {
@@ -192,26 +192,9 @@ def test_html_headings_carry_the_outline_numbers():
 
 
 # ------------------------------------------------------------------------------ the PDF
-@pytest.fixture(scope="module")
-def pdf_text() -> str:
-    if os.environ.get("THESIS_PDF_PREBUILT") != "1":
-        env = {k: v for k, v in os.environ.items() if k not in ("THESIS_CACHE_DIR", "THESIS_PROFILE")}
-        proc = subprocess.run(["make", "pdf-smoke"], cwd=ROOT, env=env, capture_output=True, text=True)
-        if proc.returncode != 0:
-            pytest.fail(f"`make pdf-smoke` failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}", pytrace=False)
-    pdf = LATEX_DIR / "thesis.pdf"
-    if not pdf.is_file():
-        pytest.fail(f"{pdf} was not built", pytrace=False)
-    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True,
-                          text=True).stdout
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"-\s*\n|\s+", "", text)
-
-
 @pytest.mark.pdf
-def test_pdf_headings_carry_the_outline_numbers(pdf_text):
+def test_pdf_headings_carry_the_outline_numbers(text):
+    pdf_text = text
     body = _squash(pdf_text)
     missing = [f"{num} {title}" for num, title in OUTLINE.items() if _squash(f"{num}{title}") not in body]
     assert not missing, "headings missing from the PDF with their numbers:\n" + "\n".join(missing)

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-LATEX_DIR = ROOT / "_build_smoke" / "_build" / "latex"
+LATEX_DIR = Path(os.environ.get("BUILT_LATEX", ROOT / "_build_smoke" / "_build" / "latex"))
 PDF = LATEX_DIR / "thesis.pdf"
 TEX = LATEX_DIR / "thesis.tex"
 POPPLER = ("pdftotext", "pdffonts", "pdfimages", "pdfinfo")
