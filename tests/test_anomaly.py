@@ -133,3 +133,37 @@ def test_complexity_bits_orders_simple_below_cluttered_and_the_correction():
     torch.testing.assert_close(evaluate.complexity_corrected_score(nll_bits, bits), nll_bits - bits)
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         evaluate.complexity_bits(torch.zeros(2, 784))
+
+
+# ------------------------------------------------------------------ section 3.4's detectors (chapter module)
+def test_kde_baseline_matches_scikit_learn_and_a_direct_sum():
+    from sklearn.neighbors import KernelDensity
+
+    from thesis_code.chapters.anomaly import gaussian_kde_nll
+    rng = np.random.default_rng(0)
+    x_fit, x = rng.random((60, 40)), rng.random((25, 40))
+    h = 0.7
+    ours = gaussian_kde_nll(x_fit, x, h, batch_size=7)
+    ref = -KernelDensity(kernel="gaussian", bandwidth=h).fit(x_fit).score_samples(x)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=1e-8)
+    # the mixture of n isotropic Gaussians, summed term by term with scipy
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+    terms = np.stack([multivariate_normal(m, h ** 2 * np.eye(40)).logpdf(x) for m in x_fit])
+    np.testing.assert_allclose(ours, -(logsumexp(terms, axis=0) - np.log(60)), rtol=1e-10)
+    with pytest.raises(ValueError, match="same D"):
+        gaussian_kde_nll(x_fit, x[:, :3], h)
+    with pytest.raises(ValueError, match="bandwidth must be positive"):
+        gaussian_kde_nll(x_fit, x, 0.0)
+
+
+def test_encoder_pass_for_the_aggregate_posterior_matches_vae_scores(tiny_vae):
+    from thesis_code.chapters.anomaly import _encode
+    model, x = tiny_vae
+    model.train()
+    enc = _encode(model, x, batch_size=3)
+    ref = evaluate.vae_scores(model, x, k=1)
+    assert model.training   # the mode is restored
+    torch.testing.assert_close(enc["mu"], ref["mu"])
+    torch.testing.assert_close(enc["logvar"], ref["logvar"])
+    model.eval()

@@ -11,7 +11,7 @@ from thesis_code.data import load
 from thesis_code.models import (AEConfig, Autoencoder, ContractiveAE, ContractiveAEConfig, DenoisingAE,
                                 DenoisingAEConfig, GaussianNoise, MaskingNoise, SaltAndPepper, SparseAE,
                                 SparseAEConfig, StackedAutoencoder, StochasticAE, StochasticAEConfig)
-from thesis_code.train import TrainConfig, fit
+from thesis_code.train import TrainConfig, fit, pretrain_greedy
 
 torch.set_num_threads(1)
 
@@ -262,7 +262,7 @@ def test_greedy_pretraining_then_fine_tuning():
     layer0_before = model.encoder_layers[0][0].weight.detach().clone()
     config = TrainConfig(epochs=6, batch_size=64, lr=3e-3, progress=False)
 
-    histories = model.pretrain_greedy(x, config)
+    histories = pretrain_greedy(model, x, config)
     assert len(histories) == 3 and model.pretrain_histories is histories
     for h in histories:  # every layer's own reconstruction loss decreases
         assert h["loss"][-1] < 0.9 * h["loss"][0]

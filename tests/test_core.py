@@ -186,3 +186,35 @@ def test_start_accepts_a_second_run_all_but_not_a_typo():
     # a fresh kernel with a papermill typo is still rejected
     with pytest.raises(ParameterError, match="latnt_dim"):
         start({"profile": "smoke", "device": "cpu", "seed": 0, "latnt_dim": 3}, "latent_dim")
+
+
+def test_dependencies_point_one_way():
+    """The library never imports a chapter module, and no model imports the trainer (read from the
+    source with ast, so late imports inside functions count too)."""
+    import ast
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "thesis_code"
+
+    def imported(path: Path) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = "." * node.level + (node.module or "")
+                names.add(base)
+                names.update(f"{base}.{a.name}" if base.endswith(".") is False else base + a.name
+                             for a in node.names)
+            elif isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+        return names
+
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "chapters":
+            continue
+        names = imported(path)
+        if any("chapters" in n.split(".") for n in names):
+            offenders.append(f"{rel} imports a chapter module")
+        if rel.parts[0] == "models" and any(n.split(".")[-1] == "train" or n.endswith(".train") for n in names):
+            offenders.append(f"{rel} imports the trainer")
+    assert not offenders, offenders

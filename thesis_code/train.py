@@ -307,3 +307,19 @@ def _fit(model, train, val, config, device, path) -> History:
     model.eval()
     return history
 
+
+def pretrain_greedy(stack, x: torch.Tensor, config: TrainConfig = TrainConfig(), folder: str | Path | None = None
+                    ) -> list[History]:
+    """Greedy layer-wise pretraining of a :class:`~thesis_code.models.autoencoders.StackedAutoencoder`
+    (Hinton & Salakhutdinov 2006; Bengio et al. 2007): for each layer, :func:`fit` its shallow autoencoder
+    on the codes of the already-trained layers below. Returns (and keeps in ``stack.pretrain_histories``)
+    one history per layer. ``folder``, if given, gets one checkpoint subfolder per layer, so an interrupted
+    pretraining resumes. It lives here, not on the model, so that no model imports the trainer."""
+    was_training = stack.training
+    stack.pretrain_histories = []
+    for i in range(len(stack.encoder_layers)):
+        inputs = stack.codes_below(x, i)
+        layer_folder = None if folder is None else Path(folder) / f"layer{i}"
+        stack.pretrain_histories.append(fit(stack.layer_autoencoder(i), inputs, config=config, folder=layer_folder))
+    stack.train(was_training)
+    return stack.pretrain_histories

@@ -305,11 +305,12 @@ def greedy_pretrained_stack(config, x: torch.Tensor, train_config, profile: str)
     from ..experiments import data_fingerprint, training_code_hash
     from ..models import StackedAutoencoder
     from ..storage import cached
+    from ..train import pretrain_greedy
 
     model = StackedAutoencoder(config)
 
     def pretrain(folder):
-        model.pretrain_greedy(x, train_config, folder=folder / "layers")
+        pretrain_greedy(model, x, train_config, folder=folder / "layers")
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
     key = {"model": config, "train": train_config, "data": data_fingerprint(x),

@@ -261,3 +261,169 @@ def test_images(run, kind: str = "main", dataset: str = "mnist", binarized: bool
     if binarized:
         x = fixed_binarization(x)
     return x.to(run.device), y
+
+
+# ============================================================================ AAE encoders vs a VAE, one prior
+
+def mmd_rbf(a: torch.Tensor, b: torch.Tensor, bandwidths: Sequence[float] = (1.0,)) -> float:
+    """Unbiased estimate of the squared maximum mean discrepancy (Gretton et al. 2012, eq. 3) between the
+    samples ``a`` ``(n, d)`` and ``b`` ``(m, d)``, with the kernel sum_h exp(-|x - y|^2 / (2 h^2)).
+
+    Zero in expectation exactly when the two distributions agree (the Gaussian kernel is characteristic);
+    here it measures how far the aggregate posterior q(z) is from the prior p(z)."""
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or len(a) < 2 or len(b) < 2:
+        raise ValueError(f"expected samples of shape (n, d) and (m, d) with n, m >= 2, got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.double(), b.double()
+
+    def k(x, y):
+        d2 = torch.cdist(x, y).pow(2)
+        return sum(torch.exp(-d2 / (2 * h ** 2)) for h in bandwidths)
+
+    n, m = len(a), len(b)
+    kaa, kbb = k(a, a), k(b, b)
+    # the unbiased U-statistic leaves out the diagonal terms k(x_i, x_i)
+    term_a = (kaa.sum() - kaa.diagonal().sum()) / (n * (n - 1))
+    term_b = (kbb.sum() - kbb.diagonal().sum()) / (m * (m - 1))
+    return float(term_a + term_b - 2 * k(a, b).mean())
+
+
+AAE_ENCODERS = ("deterministic", "gaussian", "universal")
+
+
+@dataclass(frozen=True)
+class AAEComparisonBudget:
+    """One budget for every model of the AAE-vs-VAE comparison (same data, epochs, batch, learning rate)."""
+
+    n_train: int
+    epochs: int
+    n_test: int       # test images for reconstruction, codes and the FCD (as many samples)
+    n_seeds: int
+
+    def describe(self) -> str:
+        return (f"{self.epochs} epochs on {self.n_train:,} dynamically binarized images, "
+                f"{self.n_seeds} seeds; metrics on {self.n_test:,} test images")
+
+
+AAE_COMPARISON_BUDGETS = {"smoke": AAEComparisonBudget(500, 1, 200, 2),
+                          "book": AAEComparisonBudget(4000, 2, 1000, 3),
+                          "full": AAEComparisonBudget(60000, 50, 10000, 5)}
+
+
+AAE_COMPARISON_HIDDEN = (256, 128)   # narrower than the chapter's main VAE: 12 models must fit the book build
+
+
+def aae_vs_vae_models(latent_dim: int = 8, hidden: tuple[int, ...] = AAE_COMPARISON_HIDDEN,
+                      noise_dim: int = 8) -> dict:
+    """The four model configurations of the comparison: AAEs with the three encoders of Makhzani et al.
+    (2015, sec. 2) and a VAE, all with the same MLP widths, latent size and prior N(0, I)."""
+    from ..models.adversarial import AAEConfig
+    from ..models.vae import VAEConfig
+    out = {f"AAE, {e}": AAEConfig(latent_dim=latent_dim, hidden=hidden, encoder=e, prior="normal",
+                                  noise_dim=noise_dim) for e in AAE_ENCODERS}
+    out["VAE"] = VAEConfig(latent_dim=latent_dim, hidden=hidden)
+    return out
+
+
+@torch.no_grad()
+def sample_codes(model, x: torch.Tensor, seed: int = 0, batch: int = 500) -> torch.Tensor:
+    """One draw z ~ q(z | x) per image: the aggregate posterior's samples. AAE: ``encode_sample`` (the
+    code itself for the deterministic encoder); VAE: mu + sigma * eps. Seeded."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for xb in x.split(batch):
+        if hasattr(model, "encode_sample"):
+            out.append(model.encode_sample(xb, generator=g))
+        else:
+            mu, logvar = model.encode(xb)
+            out.append(mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g).to(mu.device))
+    return torch.cat(out).cpu()
+
+
+def compare_aae_vae(run, latent_dim: int = 8, noise_dim: int = 8) -> dict:
+    """Train (or load) the four models of :func:`aae_vs_vae_models` with one budget for ``n_seeds`` seeds
+    and measure, per model and seed, on the same fixed-binarized test images:
+
+    * ``fcd``: Frechet classifier distance of prior samples decoded by the model (decoder means);
+    * ``rec``: reconstruction cross-entropy (nats per image) of the decoded code (AAE: f(x), f(x, 0) or the
+      posterior mean; VAE: the posterior mean);
+    * ``mmd``: squared MMD between one draw z ~ q(z|x) per test image and as many prior samples, the
+      match of the aggregate posterior to the prior that the AAE's discriminator is trained for;
+    * ``noise_share``: E_x Var(z | x) / Var(z), how much of the codes' spread the encoder's noise makes
+      (0 for a deterministic encoder).
+
+    Returns ``{"budget": AAEComparisonBudget, "results": {model name: {metric: [value per seed]}}}``.
+    """
+    from .. import evaluate
+    from ..data import load
+    from ..evaluate.classifier import train_classifier
+    from ..experiments import evaluate_cached, train_cached
+    from ..models.adversarial import AdversarialAE
+    from ..models.vae import VAE
+    from ..train import TrainConfig
+    b: AAEComparisonBudget = run.pick(**AAE_COMPARISON_BUDGETS)
+    x_train, _ = load("mnist", "train", limit=b.n_train)
+    x_test, y_test = load("mnist", "test", limit=b.n_test)
+    x_test = evaluate.fixed_binarization(x_test).to(run.device)
+    y_test = y_test.to(run.device)
+    clf, _ = train_classifier("mnist", run=run)
+    bandwidths = tuple(math.sqrt(latent_dim) * s for s in (0.5, 1.0, 2.0))
+    results: dict[str, dict[str, list[float]]] = {}
+    for name, cfg in aae_vs_vae_models(latent_dim, noise_dim=noise_dim).items():
+        model_class = VAE if name == "VAE" else AdversarialAE
+        results[name] = {"fcd": [], "rec": [], "mmd": [], "noise_share": []}
+        for s in range(b.n_seeds):
+            seed = run.seed + s
+            tc = TrainConfig(epochs=b.epochs, batch_size=128, lr=1e-3, seed=seed, binarize=True,
+                             progress=False)
+            model, _ = train_cached(f"ch2-aae-vs-vae-{name.split(', ')[-1].lower()}",
+                                    lambda: model_class(cfg), tc, x_train, run=run, model_config=cfg)
+            model.eval()
+
+            def compute():
+                fcd = evaluate.frechet_classifier_distance(model, clf, x_test, y_test, seed=seed).fcd
+                rec = float(evaluate.reconstruction_error(model, x_test).bce.mean())
+                codes = sample_codes(model, x_test, seed=seed)
+                prior = torch.randn(codes.shape, generator=torch.Generator().manual_seed(10_000 + seed))
+                # share of the codes' variance due to the encoder's own noise, E_x Var(z|x) / Var(z), from
+                # two independent draws per image: Var(z|x) = E (z1 - z2)^2 / 2
+                second = sample_codes(model, x_test, seed=seed + 20_000)
+                noise_share = float(0.5 * (codes - second).pow(2).sum(1).mean() / codes.var(0).sum())
+                return {"fcd": float(fcd), "rec": rec, "mmd": mmd_rbf(codes, prior, bandwidths),
+                        "noise_share": noise_share}
+
+            r = evaluate_cached("ch2-aae-vs-vae", {"n_test": b.n_test, "seed": seed, "bandwidths": bandwidths},
+                                compute, run=run, model=model)
+            for key, value in r.items():
+                results[name][key].append(value)
+    return {"budget": b, "results": results}
+
+
+def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    """(mean, sample standard deviation over seeds; 0 for a single value)."""
+    t = torch.tensor(list(values), dtype=torch.float64)
+    return float(t.mean()), float(t.std()) if len(t) > 1 else 0.0
+
+
+# ============================================================================ inference gap of a trained VAE
+
+def inference_gap_study(run, model, x: torch.Tensor) -> dict:
+    """Cremer et al.'s (2018) split of the main VAE's inference gap on the test images ``x``, cached under
+    the model's key: per-example tensors and their means (see :mod:`thesis_code.evaluate.inference_gap`)."""
+    from .. import evaluate
+    from ..experiments import evaluate_cached
+    settings = run.pick(smoke=dict(k=50, steps=30, n_samples=4),
+                        book=dict(k=500, steps=200, n_samples=8),
+                        full=dict(k=5000, steps=1000, n_samples=32))
+
+    def compute():
+        g = evaluate.inference_gaps(model, x, k=settings["k"], steps=settings["steps"],
+                                    n_samples=settings["n_samples"], lr=0.05, seed=run.seed)
+        return {"approximation_gap": g.approximation_gap.cpu(), "amortization_gap": g.amortization_gap.cpu(),
+                "log_px": g.log_px.cpu(), "elbo_amortized": g.elbo_amortized.cpu(),
+                "elbo_optimal": g.elbo_optimal.cpu(), "summary": g.summary(), "settings": settings,
+                "n": len(x)}
+
+    return evaluate_cached("ch2-inference-gap", {**settings, "n": len(x), "seed": run.seed, "lr": 0.05,
+                                                 "data": "first n MNIST test images, fixed binarization"},
+                           compute, run=run, model=model)

@@ -9,6 +9,7 @@
     compression     bits-back ANS coding, classical codecs, the lossy latent codec
     synthesis       TSTR efficacy, fidelity and privacy of synthetic tables
     text            sentence likelihoods, perplexity and homotopy metrics
+    inference_gap   the inference gap split into approximation and amortization parts (Cremer et al. 2018)
 
 Every function takes any model that follows the protocol of ARCHITECTURE.md. The names of all task
 modules are re-exported here: ``from thesis_code import evaluate; evaluate.auroc(...)``.
@@ -19,3 +20,4 @@ from .codes import *  # noqa: F401,F403
 from .sample_quality import *  # noqa: F401,F403
 from .anomaly import *  # noqa: F401,F403
 from .anomaly import _scores_labels  # noqa: F401
+from .inference_gap import *  # noqa: F401,F403

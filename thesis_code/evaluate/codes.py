@@ -59,8 +59,40 @@ def kl_per_dimension(model, x: torch.Tensor, batch_size: int = 500) -> torch.Ten
 
     Per dimension KL = (mu^2 + s^2 - 1 - log s^2) / 2 (Kingma & Welling 2013, appendix B); the sum over d
     is the KL term of the ELBO, so a dimension with KL ~ 0 has collapsed onto the prior."""
+    _check_standard_prior(model, "kl_per_dimension")
     codes = _gaussian_codes(model, x, batch_size)
     return kl_normal_per_dim(codes.mean, codes.logvar).mean(0)
+
+
+def _check_standard_prior(model, what: str) -> None:
+    prior = getattr(getattr(model, "config", None), "prior", "standard")
+    if prior != "standard":
+        raise ValueError(f"{what} splits KL(q || N(0, I)) by dimension; this model's prior is {prior!r} "
+                         "(use rate() for its total KL)")
+
+
+@torch.no_grad()
+def rate(model, x: torch.Tensor, n_samples: int = 64, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """KL(q(z|x) || p(z)) of every example, nats, shape (N,): the rate of the code (Alemi et al. 2018).
+
+    In closed form for the standard normal prior; for any other prior (the VampPrior) the Monte Carlo
+    average of log q(z|x) - log p(z) over ``n_samples`` draws z ~ q(z|x), from a generator seeded with
+    ``seed`` (never the global RNG)."""
+    _check_batch(x, model)
+    prior = getattr(getattr(model, "config", None), "prior", "standard")
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    out = []
+    with _eval_mode(model):
+        for xb in x.split(batch_size):
+            mu, logvar = model.encode(xb)
+            if prior == "standard":
+                out.append(kl_normal_per_dim(mu, logvar).sum(-1))
+                continue
+            eps = torch.randn((n_samples, *mu.shape), generator=gen, device=mu.device, dtype=mu.dtype)
+            z = mu + torch.exp(0.5 * logvar) * eps
+            log_q = D.Normal(mu, torch.exp(0.5 * logvar)).log_prob(z).sum(-1)
+            out.append((log_q - model.log_prior(z)).mean(0))
+    return torch.cat(out)
 
 
 @dataclass
@@ -117,6 +149,7 @@ class CollapseReport:
 def posterior_collapse_report(model, x: torch.Tensor, threshold: float = 0.01,
                               batch_size: int = 500) -> CollapseReport:
     """KL per dimension, active units and the fraction of collapsed dimensions."""
+    _check_standard_prior(model, "posterior_collapse_report")
     codes = _gaussian_codes(model, x, batch_size)
     activity = codes.mean.var(dim=0, unbiased=True)
     return CollapseReport(kl_per_dim=kl_normal_per_dim(codes.mean, codes.logvar).mean(0),

@@ -210,3 +210,52 @@ def sample_quality(model, dataset: str = "mnist", run=None, n_samples: int | Non
     x_test, y_test = load(dataset, "test", limit=test_limit)
     device = _device_of(clf)
     return frechet_classifier_distance(model, clf, x_test.to(device), y_test.to(device), n_samples, seed)
+
+
+# ----------------------------------------------------------------------------- precision and recall
+@dataclass
+class PrecisionRecall:
+    """Improved precision and recall of samples (Kynkaanniemi et al. 2019): quality and coverage apart."""
+
+    precision: float   # share of generated samples inside the estimated manifold of the real data
+    recall: float      # share of real samples inside the estimated manifold of the generated data
+    k: int
+
+    def __str__(self) -> str:
+        return f"precision {self.precision:.3f}, recall {self.recall:.3f} (k = {self.k})"
+
+
+def _knn_radii(feats: torch.Tensor, k: int, batch: int) -> torch.Tensor:
+    """Distance of every row to its k-th nearest other row (the point itself excluded)."""
+    out = []
+    for fb in feats.split(batch):
+        d = torch.cdist(fb, feats)
+        out.append(d.kthvalue(k + 1, dim=1).values)     # the smallest distance is the point itself (0)
+    return torch.cat(out)
+
+
+def _inside_manifold(query: torch.Tensor, support: torch.Tensor, radii: torch.Tensor, batch: int) -> torch.Tensor:
+    """For each query row: is it within the k-NN ball of at least one support row?"""
+    out = []
+    for qb in query.split(batch):
+        out.append((torch.cdist(qb, support) <= radii.unsqueeze(0)).any(dim=1))
+    return torch.cat(out)
+
+
+def precision_recall(real_feats, fake_feats, k: int = 3, batch: int = 1000) -> PrecisionRecall:
+    """Improved precision and recall (Kynkaanniemi et al. 2019, eq. 1-3) in a feature space.
+
+    The manifold of a set of feature vectors is the union of balls centred on each vector with radius
+    the distance to its k-th nearest neighbour in the same set. Precision is the fraction of generated
+    vectors inside the real manifold (are the samples realistic?); recall the fraction of real vectors
+    inside the generated manifold (is the data covered?). The paper uses k = 3 and equal set sizes."""
+    real = torch.as_tensor(np.asarray(real_feats), dtype=torch.float64)
+    fake = torch.as_tensor(np.asarray(fake_feats), dtype=torch.float64)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"expected two (N, F) feature arrays with the same F, got {tuple(real.shape)} "
+                         f"and {tuple(fake.shape)}")
+    if min(len(real), len(fake)) <= k:
+        raise ValueError(f"need more than k = {k} vectors in each set")
+    precision = _inside_manifold(fake, real, _knn_radii(real, k, batch), batch).double().mean()
+    recall = _inside_manifold(real, fake, _knn_radii(fake, k, batch), batch).double().mean()
+    return PrecisionRecall(precision=float(precision), recall=float(recall), k=k)

@@ -105,9 +105,12 @@ def make_prior(name: str, dim: int, n_components: int = 10, radius: float = 4.0,
 
 @dataclass(frozen=True)
 class AAEConfig:
-    """``encoder="deterministic"``: z = f(x); ``"gaussian"``: z ~ N(mu(x), sigma^2(x)), reparameterized
-    (the two encoder choices of Makhzani et al. 2015, section 2). ``prior``: ``"normal"`` or ``"mog"``
-    (2-D mixture of ``n_components`` Gaussians on a circle of radius ``radius``)."""
+    """The three encoder choices of Makhzani et al. 2015, section 2: ``encoder="deterministic"``:
+    z = f(x); ``"gaussian"``: z ~ N(mu(x), sigma^2(x)), reparameterized; ``"universal"`` (universal
+    approximator posterior): z = f(x, eta) with eta ~ N(0, I_{noise_dim}) concatenated to the encoder's
+    input, so q(z|x) = int delta(z - f(x, eta)) p(eta) d eta can take any shape (MLP encoder only).
+    ``prior``: ``"normal"`` or ``"mog"`` (2-D mixture of ``n_components`` Gaussians on a circle of radius
+    ``radius``)."""
     latent_dim: int = 2
     hidden: tuple[int, ...] = (512, 256)
     disc_hidden: tuple[int, ...] = (256, 256)
@@ -120,10 +123,15 @@ class AAEConfig:
     arch: str = "mlp"
     channels: int = 32
     input_shape: tuple[int, ...] = IMAGE_SHAPE
+    noise_dim: int = 8        # universal encoder: dimension of the noise eta fed to f(x, eta)
 
     def __post_init__(self):
-        if self.encoder not in ("deterministic", "gaussian"):
-            raise ValueError(f"encoder must be 'deterministic' or 'gaussian', got {self.encoder!r}")
+        if self.encoder not in ("deterministic", "gaussian", "universal"):
+            raise ValueError(f"encoder must be 'deterministic', 'gaussian' or 'universal', got {self.encoder!r}")
+        if self.encoder == "universal" and self.arch != "mlp":
+            raise ValueError("the universal-approximator encoder is implemented for arch='mlp' only")
+        if self.noise_dim < 1:
+            raise ValueError(f"noise_dim must be positive, got {self.noise_dim}")
         if self.loss not in ("bce", "mse"):
             raise ValueError(f"loss must be 'bce' or 'mse', got {self.loss!r}")
         if self.arch not in ("mlp", "conv"):
@@ -154,30 +162,50 @@ class AdversarialAE(nn.Module):
             self.encoder = ConvEncoder(enc_out, c.channels, self.input_shape[0])
             self.decoder = ConvDecoder(c.latent_dim, c.channels, self.input_shape[0])
         else:
-            self.encoder = nn.Sequential(nn.Flatten(), mlp([self.input_dim, *c.hidden, enc_out], nn.ReLU))
+            noise_in = c.noise_dim if c.encoder == "universal" else 0   # eta enters beside the pixels
+            self.encoder = nn.Sequential(nn.Flatten(), mlp([self.input_dim + noise_in, *c.hidden, enc_out],
+                                                           nn.ReLU))
             self.decoder = mlp([c.latent_dim, *c.hidden[::-1], self.input_dim], nn.ReLU)
         self.discriminator = mlp([c.latent_dim, *c.disc_hidden, 1], LeakyReLU)
 
     # --- encoder q(z | x)
+    def _encoder_input(self, x: torch.Tensor, eta: torch.Tensor | None) -> torch.Tensor:
+        if self.config.encoder != "universal":
+            return x
+        if eta is None:   # the code at the noise's mean, eta = 0: a deterministic summary of q(z | x)
+            eta = torch.zeros(len(x), self.config.noise_dim, device=x.device, dtype=x.dtype)
+        if eta.shape != (len(x), self.config.noise_dim):
+            raise ValueError(f"expected noise eta of shape (B, {self.config.noise_dim}) = "
+                             f"({len(x)}, {self.config.noise_dim}), got {tuple(eta.shape)}")
+        return torch.cat([x.flatten(1), eta], dim=1)
+
     def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(mu, logvar) of q(z | x); logvar is None for the deterministic encoder."""
+        """(mu, logvar) of q(z | x); logvar is None for the deterministic encoder. The universal encoder
+        has no closed-form posterior: it returns (f(x, 0), None), the code at the noise's mean."""
         check_input(x, self.input_shape)
-        out = self.encoder(x)
+        out = self.encoder(self._encoder_input(x, None))
         if self.config.encoder == "gaussian":
             mu, logvar = out.chunk(2, dim=1)
             return mu, logvar
         return out, None
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """The code of x, (B, latent_dim): f(x), or the posterior mean for the Gaussian encoder."""
+        """The code of x, (B, latent_dim): f(x), the posterior mean for the Gaussian encoder, f(x, 0) for
+        the universal one."""
         return self.posterior(x)[0]
 
-    def encode_sample(self, x: torch.Tensor) -> torch.Tensor:
-        """z ~ q(z | x) by reparameterization, z = mu + sigma * eps (equal to ``encode`` when deterministic)."""
+    def encode_sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ q(z | x): z = mu + sigma * eps for the Gaussian encoder, z = f(x, eta) with eta ~ N(0, I)
+        for the universal one; equal to ``encode`` when deterministic."""
+        if self.config.encoder == "universal":
+            check_input(x, self.input_shape)
+            eta = torch.randn(len(x), self.config.noise_dim, generator=generator).to(x.device)
+            return self.encoder(self._encoder_input(x, eta))
         mu, logvar = self.posterior(x)
         if logvar is None:
             return mu
-        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
 
     # --- decoder
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:

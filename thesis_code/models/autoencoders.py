@@ -194,8 +194,8 @@ class StackedAutoencoder(Autoencoder):
     autoencoder per layer: ``encoder_layers[i]`` maps the code of layer i to that of layer i+1 and
     ``decoder_layers[i]`` maps it back.
 
-    ``pretrain_greedy`` trains the shallow autoencoders one after the other, each on the (fixed) codes of
-    the layers below (Hinton & Salakhutdinov 2006; Bengio et al. 2007); afterwards the whole stack is an
+    ``train.pretrain_greedy`` trains the shallow autoencoders one after the other, each on the (fixed)
+    codes of the layers below (Hinton & Salakhutdinov 2006; Bengio et al. 2007); afterwards the whole stack is an
     ordinary ``Autoencoder`` and is fine-tuned end to end with ``train.fit``. The first layer uses the
     model's pixel loss; deeper layers reconstruct real-valued codes with the squared error.
     """
@@ -240,24 +240,6 @@ class StackedAutoencoder(Autoencoder):
                 h = layer(h)
             outs.append(h)
         return torch.cat(outs)
-
-    def pretrain_greedy(self, x: torch.Tensor, train_config=None, folder=None) -> list:
-        """Greedy layer-wise pretraining: for each layer, train its shallow autoencoder with
-        ``train.fit`` on the codes of the already-trained layers below. Returns (and keeps in
-        ``self.pretrain_histories``) one training history per layer. ``folder``, if given, gets one
-        checkpoint subfolder per layer so an interrupted pretraining resumes."""
-        from .. import train  # imported here: train imports the models package
-
-        config = train_config if train_config is not None else train.TrainConfig()
-        was_training = self.training
-        self.pretrain_histories = []
-        for i in range(len(self.encoder_layers)):
-            inputs = self.codes_below(x, i)
-            layer_folder = None if folder is None else f"{folder}/layer{i}"
-            history = train.fit(self.layer_autoencoder(i), inputs, config=config, folder=layer_folder)
-            self.pretrain_histories.append(history)
-        self.train(was_training)
-        return self.pretrain_histories
 
 
 # ------------------------------------------------------------------ sparse

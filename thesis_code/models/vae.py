@@ -46,6 +46,8 @@ class VAEConfig:
     n_samples: int = 1                         # L: samples of z per example in the ELBO estimate
     k: int = 5                                 # IWAE: importance samples per example
     n_classes: int = 10                        # conditional VAE: number of labels
+    prior: Literal["standard", "vamp"] = "standard"  # N(0, I), or the VampPrior (Tomczak & Welling 2018)
+    n_pseudo: int = 500                        # VampPrior: number of pseudo-inputs (mixture components)
 
     def __post_init__(self):
         if self.arch not in ("mlp", "conv"):
@@ -58,6 +60,12 @@ class VAEConfig:
             raise ValueError(f"estimator must be 'analytic' or 'mc', got {self.estimator!r}")
         if self.latent_dim < 1 or self.n_samples < 1 or self.k < 1:
             raise ValueError("latent_dim, n_samples and k must be positive")
+        if self.prior not in ("standard", "vamp"):
+            raise ValueError(f"prior must be 'standard' or 'vamp', got {self.prior!r}")
+        if self.prior == "vamp" and self.estimator == "analytic":
+            raise ValueError("the VampPrior has no closed-form KL term: use estimator='mc'")
+        if self.n_pseudo < 1:
+            raise ValueError(f"n_pseudo must be positive, got {self.n_pseudo}")
 
 
 def make_likelihood(config: VAEConfig) -> likelihoods.Likelihood:
@@ -81,6 +89,8 @@ class VAE(nn.Module):
         # Decoder outputs per pixel: a logit, a mean, or a mean and a (log-)scale.
         self._out_per_pixel = self.likelihood.params_per_channel
         enc_extra, dec_extra = self._condition_dims()
+        if config.prior == "vamp" and enc_extra:
+            raise ValueError("the VampPrior is implemented for unconditional VAEs only")
         if config.arch == "mlp":
             self.encoder = mlp([d_x + enc_extra, *config.hidden, 2 * config.latent_dim])
             self.decoder = mlp([config.latent_dim + dec_extra, *reversed(config.hidden),
@@ -90,6 +100,10 @@ class VAE(nn.Module):
             self.encoder = ConvEncoder(2 * config.latent_dim, config.channels, in_channels=c + enc_extra)
             self.decoder = ConvDecoder(config.latent_dim + dec_extra, config.channels,
                                        out_channels=self._out_per_pixel * c)
+        if config.prior == "vamp":
+            # Pseudo-inputs u_k live in pixel space; Tomczak & Welling (2018, sec. 3.2) initialize them
+            # near 0.05 and keep them in [0, 1] with a hard tanh.
+            self.pseudo_inputs = nn.Parameter(0.05 + 0.01 * torch.randn(config.n_pseudo, *self.input_shape))
 
     # extra input widths of encoder / decoder; the conditional VAE overrides this
     def _condition_dims(self) -> tuple[int, int]:
@@ -150,12 +164,31 @@ class VAE(nn.Module):
         """log p(x|z) summed over pixels: ``(B,)``, or ``(..., B)`` when z has leading sample dims."""
         return self.likelihood.log_prob(x, self.decode(z, y), event_dims=len(self.input_shape))
 
+    def prior_components(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """VampPrior components (mu_k, logvar_k) = q(z | u_k) of the K pseudo-inputs, each ``(K, D)``."""
+        if self.config.prior != "vamp":
+            raise ValueError("prior_components: this model's prior is the standard normal")
+        return self.encode(F.hardtanh(self.pseudo_inputs, 0.0, 1.0))
+
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
-        """log N(z; 0, I), summed over the latent dimension."""
-        return obj.log_normal(z, 0.0, 0.0, event_dims=1)
+        """log p(z), summed over the latent dimension; z of shape ``(..., D)``.
+
+        Standard prior: log N(z; 0, I). VampPrior (Tomczak & Welling 2018, eq. 9):
+        p(z) = (1/K) sum_k q(z | u_k), evaluated with the Gaussian quadratic form expanded into two matrix
+        products, so the cost is O(N K D) without an (N, K, D) intermediate."""
+        if self.config.prior == "standard":
+            return obj.log_normal(z, 0.0, 0.0, event_dims=1)
+        mu, logvar = self.prior_components()                          # (K, D)
+        inv_var = torch.exp(-logvar)
+        flat = z.reshape(-1, z.shape[-1])                             # (N, D)
+        quad = (flat.pow(2) @ inv_var.T - 2 * flat @ (mu * inv_var).T
+                + (mu.pow(2) * inv_var).sum(-1))                      # (N, K): sum_d (z_d - mu_kd)^2 / var_kd
+        log_comp = -0.5 * (quad + logvar.sum(-1) + z.shape[-1] * math.log(2 * math.pi))
+        out = torch.logsumexp(log_comp, dim=-1) - math.log(mu.shape[0])
+        return out.reshape(z.shape[:-1])
 
     # ------------------------------------------------------------------ the objective
-    def _elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None
+    def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-example (E_q log p(x|z), KL(q||p)) estimates, each ``(B,)``; ELBO = first - second."""
         check_input(x, self.input_shape)
@@ -171,13 +204,13 @@ class VAE(nn.Module):
 
     def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """A stochastic estimate of the ELBO per example, ``(B,)`` (beta is *not* applied here)."""
-        rec, kl = self._elbo_terms(x, y)
+        rec, kl = self.elbo_terms(x, y)
         return rec - kl
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
         """Mean over the batch of -(E_q log p(x|z) - beta KL); metrics: loss, rec (= -E_q log p(x|z)),
         kl, all in nats per example."""
-        rec, kl = self._elbo_terms(x, y)
+        rec, kl = self.elbo_terms(x, y)
         rec, kl = -rec.mean(), kl.mean()
         loss = rec + self.config.beta * kl
         values = torch.stack([loss, rec, kl]).detach().tolist()   # one device sync for all metrics
@@ -191,10 +224,13 @@ class VAE(nn.Module):
         return self.decode_mean(mu, y)
 
     def _prior_sample(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
-        if generator is not None and generator.device.type != self.device.type:
-            z = torch.randn(n, self.latent_dim, generator=generator, device=generator.device)
-            return z.to(self.device)
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        on = generator.device if generator is not None else self.device
+        z = torch.randn(n, self.latent_dim, generator=generator, device=on)
+        if self.config.prior == "vamp":        # pick a pseudo-input uniformly, then z ~ q(z | u_k)
+            k = torch.randint(self.config.n_pseudo, (n,), generator=generator, device=on)
+            mu, logvar = self.prior_components()
+            z = mu[k.to(mu.device)].to(on) + torch.exp(0.5 * logvar[k.to(mu.device)]).to(on) * z
+        return z.to(self.device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
