@@ -74,10 +74,7 @@ def main(argv=None) -> dict:
     ll = ev.log_likelihood(model, x_test, k=args.k, seed=0)
     eval_seconds = time.perf_counter() - t
     nll = -ll
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        with torch.no_grad():
-            neg_elbo = float(-torch.cat([model.elbo(b) for b in x_test.split(500)]).mean())
+    neg_elbo = float(ex.negative_elbo(model, x_test).mean())
     out = {"model": args.model, "channels": args.channels, "epochs": epochs, "train_seconds": round(spent, 1), "budget_seconds": budget,
            "batch_size": args.batch_size, "lr": args.lr, "k": args.k, "n_test": len(x_test),
            "nll": float(nll.mean()), "nll_se": float(nll.std() / math.sqrt(len(nll))),

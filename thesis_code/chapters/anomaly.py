@@ -31,6 +31,7 @@ import torch
 
 from .. import evaluate
 from ..data.one_class import OneClassSplit, one_class_split
+from ..latent import encode_dataset
 from ..models.autoencoders import AEConfig, Autoencoder
 from ..models.vae import VAE, VAEConfig
 from ..train import TrainConfig
@@ -202,13 +203,8 @@ def _vae_detector_scores(model: VAE, s: OneClassSplit, b: Budget, complexity: to
 @torch.no_grad()
 def _encode(model: VAE, x: torch.Tensor, batch_size: int = 1000) -> dict[str, torch.Tensor]:
     """The posterior parameters (mu, logvar) of ``x`` in evaluation mode, each ``(N, latent_dim)``."""
-    was_training = model.training
-    model.eval()
-    try:
-        parts = [model.encode(xb) for xb in x.split(batch_size)]
-    finally:
-        model.train(was_training)
-    return {"mu": torch.cat([m for m, _ in parts]), "logvar": torch.cat([lv for _, lv in parts])}
+    codes = encode_dataset(model, x, batch_size=batch_size)
+    return {"mu": codes.mean, "logvar": codes.logvar}
 
 
 def gaussian_kde_nll(x_fit: np.ndarray, x: np.ndarray, bandwidth: float, batch_size: int = 1000) -> np.ndarray:

@@ -227,19 +227,23 @@ def sample_metrics(model, clf, t: TestData, s: Setup, seed: int) -> dict:
     return {"fcd": frechet_distance(fake, real), "precision": pr.precision, "recall": pr.recall}
 
 
+@torch.no_grad()
+def negative_elbo(model, x: torch.Tensor, seed: int = 0, batch_size: int = 500) -> torch.Tensor:
+    """-ELBO of every example, nats, ``(N,)``: one draw z ~ q(z|x) per example, from the global RNG seeded
+    with ``seed`` inside a forked RNG scope (the caller's random state is left as it was)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return -torch.cat([model.elbo(xb) for xb in x.split(batch_size)])
+
+
 def likelihood_metrics(model, t: TestData, s: Setup) -> dict:
     """Importance-sampled log p(x) (mean, standard error over images, bits/dim), -ELBO (one draw per
     image, seeded), the rate KL(q(z|x) || p(z)) and the active units (threshold 0.01) on the binary test
     images."""
     from ..evaluate import active_units, bits_per_dim, log_likelihood, rate
-    ll = log_likelihood(model, t.binary, k=s.k_eval, seed=0)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        with torch.no_grad():
-            neg_elbo = -torch.cat([model.elbo(xb) for xb in t.binary.split(500)])
-    nll = -ll
+    nll = -log_likelihood(model, t.binary, k=s.k_eval, seed=0)
     return {"nll": float(nll.mean()), "nll_se": float(nll.std(unbiased=True) / np.sqrt(len(nll))),
-            "bpd": float(bits_per_dim(float(nll.mean()))), "neg_elbo": float(neg_elbo.mean()),
+            "bpd": float(bits_per_dim(float(nll.mean()))), "neg_elbo": float(negative_elbo(model, t.binary).mean()),
             "rate": float(rate(model, t.binary).mean()), "active_units": active_units(model, t.binary).count}
 
 
