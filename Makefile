@@ -77,12 +77,21 @@ _build_smoke/.code-stamp: $(CODE) _config.yml
 	rm -rf _build_smoke/_build/.jupyter_cache _build_smoke/_build/.doctrees && mkdir -p _build_smoke && touch $@
 
 # ---------------------------------------------------------------- the book
+# The notebooks are first executed into jupyter-cache JOBS at a time, THREADS threads each
+# (tools/execute_parallel.py); the Sphinx build then renders them from the cache. JOBS=1 leaves the
+# execution to the build itself, one notebook after the other with all the cores.
+JOBS ?= 2
+THREADS ?= 1
+EXECUTE = $(if $(filter-out 1,$(JOBS)),$(PY) tools/execute_parallel.py $(1) --jobs $(JOBS) --threads $(THREADS),true)
+
 book: setup assets data _build/.code-stamp
+	THESIS_PROFILE=book $(call EXECUTE,_build)
 	THESIS_PROFILE=book $(JB) build . -W -n --keep-going
 	@$(PY) tools/notebook_times.py _build
 	@echo "HTML book: $(CURDIR)/_build/html/index.html"
 
 book-smoke: setup assets data _build_smoke/.code-stamp
+	THESIS_PROFILE=smoke $(call EXECUTE,_build_smoke/_build)
 	THESIS_PROFILE=smoke $(JB) build . --path-output _build_smoke -W -n --keep-going
 
 # ---------------------------------------------------------------- the PDF (xelatex)
@@ -98,6 +107,7 @@ PDF_ENV := LATEXOPTS="-interaction=nonstopmode -halt-on-error" LATEXMKOPTS=-sile
 
 pdf: setup data _build/.code-stamp
 	$(ENSURE_TEX)
+	THESIS_PROFILE=book $(call EXECUTE,_build)
 	THESIS_PROFILE=book $(PDF_ENV) $(JB) build . --builder pdflatex -W -n --keep-going \
 	  || { tail -n 25 _build/latex/thesis.log 2>/dev/null; exit 1; }
 	@# the HTML book's download menu links thesis.pdf next to its pages
@@ -106,6 +116,7 @@ pdf: setup data _build/.code-stamp
 
 pdf-smoke: setup data _build_smoke/.code-stamp
 	$(ENSURE_TEX)
+	THESIS_PROFILE=smoke $(call EXECUTE,_build_smoke/_build)
 	THESIS_PROFILE=smoke $(PDF_ENV) $(JB) build . --builder pdflatex --path-output _build_smoke -W -n --keep-going \
 	  || { tail -n 25 _build_smoke/_build/latex/thesis.log 2>/dev/null; exit 1; }
 	@echo "Smoke PDF: $(CURDIR)/_build_smoke/_build/latex/thesis.pdf"

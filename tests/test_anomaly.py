@@ -45,6 +45,60 @@ def test_one_class_split_rejects_unknown_classes(monkeypatch, bad):
         one_class.one_class_split("mnist", bad)
 
 
+def _in(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(len(a),) bool: which images of ``a`` are, pixel for pixel, an image of ``b``."""
+    return (a.flatten(1)[:, None, :] == b.flatten(1)[None, :, :]).all(-1).any(1)
+
+
+def _held_out_rows(s):
+    """Training images of the split ``s`` that are also held-out images."""
+    return _in(s.x_train, s.x_val)
+
+
+def test_validation_split_is_disjoint_seeded_and_leaves_the_test_set_alone(monkeypatch):
+    from thesis_code.data import one_class
+    monkeypatch.setattr(one_class, "load", _fake_load)
+    x_tr, y_tr = _fake_load("mnist", "train")
+    x_te, y_te = _fake_load("mnist", "test")
+    plain = one_class.one_class_split("mnist", 3)
+    assert plain.x_val.shape == (0, 1, 28, 28) and len(plain.y_val) == 0
+    s = one_class.one_class_split("mnist", 3, val_per_class=4, val_seed=7)
+    # 4 held-out images of every class (the fake images are all distinct, so rows identify images)
+    assert torch.equal(torch.bincount(s.y_val, minlength=10), torch.full((10,), 4))
+    assert s.x_val.shape == (40, 1, 28, 28)
+    held = _in(x_tr, s.x_val)
+    assert int(held.sum()) == 40 and torch.equal(y_tr[held], s.y_val)
+    # validation and training images are disjoint, and together they are all the training 3s
+    assert not _held_out_rows(s).any()
+    assert len(s.x_train) + int((s.y_val == 3).sum()) == int((y_tr == 3).sum())
+    assert torch.equal(s.x_train, x_tr[(y_tr == 3) & ~held])
+    # the test part is exactly the one of the split without validation
+    assert torch.equal(s.x_test, x_te) and torch.equal(s.y_test, y_te)
+    assert torch.equal(s.is_anomaly, plain.is_anomaly)
+    assert torch.equal(s.val_is_anomaly, s.y_val != 3)
+    # reproducible; the same held-out set for every normal class; another seed draws another set
+    again = one_class.one_class_split("mnist", 3, val_per_class=4, val_seed=7)
+    assert torch.equal(again.x_val, s.x_val) and torch.equal(again.x_train, s.x_train)
+    other_class = one_class.one_class_split("mnist", 8, val_per_class=4, val_seed=7)
+    assert torch.equal(other_class.x_val, s.x_val) and not _held_out_rows(other_class).any()
+    assert not torch.equal(one_class.one_class_split("mnist", 3, val_per_class=4, val_seed=8).x_val, s.x_val)
+    # limit counts the remaining training images of the class
+    assert torch.equal(one_class.one_class_split("mnist", 3, limit=5, val_per_class=4, val_seed=7).x_train,
+                       s.x_train[:5])
+
+
+def test_validation_indices_reject_holding_out_a_whole_class():
+    from thesis_code.data.one_class import validation_indices
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2])
+    idx = validation_indices(labels, 1, seed=3)
+    assert torch.equal(labels[idx], torch.tensor([0, 1, 2])) and torch.equal(idx, idx.sort().values)
+    assert len(validation_indices(labels, 0)) == 0
+    with pytest.raises(ValueError, match="class 1 has 2 training images"):
+        validation_indices(labels, 2)
+    with pytest.raises(ValueError, match="non-negative int"):
+        validation_indices(labels, -1)
+
+
 def test_one_class_split_rejects_unknown_data_set():
     from thesis_code.data.one_class import one_class_split
     with pytest.raises(ValueError, match="unknown data set 'cifar10'"):
@@ -108,6 +162,16 @@ def test_aggregate_posterior_matches_a_brute_force_mixture():
                                -mixture.log_prob(z), rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="expected z"):
         evaluate.aggregate_posterior_nll(z[:, :3], mu_tr, logvar_tr)
+    # the smoothed version is the mixture convolved with N(0, h^2 I): p_h(z) = E_e[q_agg(z - e)],
+    # e ~ N(0, h^2 I), estimated by Monte Carlo
+    h = 0.7
+    e = h * torch.randn(40_000, 1, 4, generator=g)
+    mc = torch.logsumexp(mixture.log_prob(z - e), 0) - math.log(len(e))
+    smoothed = evaluate.aggregate_posterior_nll(z, mu_tr, logvar_tr, batch_size=4, bandwidth=h)
+    torch.testing.assert_close(smoothed, -mc, rtol=0, atol=0.03)
+    assert (smoothed - evaluate.aggregate_posterior_nll(z, mu_tr, logvar_tr)).abs().max() > 0.1
+    with pytest.raises(ValueError, match="bandwidth must be >= 0"):
+        evaluate.aggregate_posterior_nll(z, mu_tr, logvar_tr, bandwidth=-1.0)
 
 
 def test_likelihood_ratio_sign_on_a_toy_case():
@@ -167,3 +231,111 @@ def test_encoder_pass_for_the_aggregate_posterior_matches_vae_scores(tiny_vae):
     torch.testing.assert_close(enc["mu"], ref["mu"])
     torch.testing.assert_close(enc["logvar"], ref["logvar"])
     model.eval()
+
+
+# ------------------------------------------------------------------ choosing the VAE score on validation
+def _auroc_table(scores: dict, labels: dict) -> "pd.DataFrame":
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+    return pd.DataFrame([{"dataset": k[0], "cls": k[1], "seed": k[2], "detector": det,
+                          "auroc": 100 * roc_auc_score(labels[k[:2]], v)}
+                         for k, sc in scores.items() for det, v in sc.items()])
+
+
+def _synthetic_scores(best: str, rng: np.random.Generator, labels: dict) -> dict:
+    """Scores of the six VAE detectors for every (dataset, class, seed): ``best`` separates the anomalies
+    well (signal 3), the others weakly (signal 0.3 ... 0.8)."""
+    from thesis_code.chapters.anomaly import VAE_SCORES
+    out = {}
+    for (name, c), y in labels.items():
+        for seed in (0, 1, 2):
+            out[(name, c, seed)] = {det: (3.0 if det == best else 0.3 + 0.1 * i) * y + rng.normal(size=len(y))
+                                    for i, det in enumerate(VAE_SCORES)}
+    return out
+
+
+def test_the_choice_is_the_validation_best_and_ignores_the_test_scores():
+    from thesis_code.chapters import anomaly as A
+    rng = np.random.default_rng(0)
+    val_labels = {(n, c): (rng.random(300) < 0.9).astype(int) for n in A.DATASETS for c in (0, 1)}
+    test_labels = {(n, c): (rng.random(500) < 0.9).astype(int) for n in A.DATASETS for c in (0, 1)}
+    val = {"mnist": "kl", "fashion_mnist": "aggregate_posterior"}
+    val_scores = {**{k: v for k, v in _synthetic_scores("kl", rng, val_labels).items() if k[0] == "mnist"},
+                  **{k: v for k, v in _synthetic_scores("aggregate_posterior", rng, val_labels).items()
+                     if k[0] == "fashion_mnist"}}
+    # on the test images another score is by far the best: choosing on test would pick it
+    test_scores = _synthetic_scores("neg_elbo", rng, test_labels)
+    val_auroc, test_auroc = _auroc_table(val_scores, val_labels), _auroc_table(test_scores, test_labels)
+    result = A.BenchmarkResult(A.Budget(classes=(0, 1)), test_auroc, test_scores, test_labels, val_auroc,
+                               val_scores, val_labels)
+    # the validation-best, by brute force: mean over classes and seeds of scikit-learn's AUROC
+    for name in A.DATASETS:
+        means = {det: np.mean([100 * evaluate.auroc(val_scores[(name, c, s)][det], val_labels[(name, c)])
+                               for c in (0, 1) for s in (0, 1, 2)]) for det in A.VAE_SCORES}
+        assert max(means, key=means.get) == val[name]
+        assert A.choose_vae_score(val_auroc, name) == val[name]
+    assert A.chosen_scores(result) == val
+    # perturbing the test scores (shuffled, or made perfect for another score) changes nothing
+    for det in ("nll", "reconstruction"):
+        perturbed = {k: dict(sc, **{det: np.where(test_labels[k[:2]] == 1, 10.0, -10.0),
+                                    "neg_elbo": rng.permutation(sc["neg_elbo"])})
+                     for k, sc in test_scores.items()}
+        result.scores = perturbed
+        result.auroc = A.recompute_auroc(result)
+        assert A.summary(result.auroc).set_index(["dataset", "detector"]).loc[("mnist", det), "mean"] == 100
+        assert A.chosen_scores(result) == val
+    # while the validation scores do decide: make "nll" perfect on the held-out images of MNIST
+    result.val_scores = {k: dict(sc, nll=np.where(val_labels[k[:2]] == 1, 1.0, 0.0)) if k[0] == "mnist" else sc
+                         for k, sc in val_scores.items()}
+    result.val_auroc = A.recompute_auroc(result, "val")
+    assert A.chosen_scores(result) == {"mnist": "nll", "fashion_mnist": "aggregate_posterior"}
+
+
+def test_choice_breaks_ties_in_a_fixed_order_and_rejects_a_missing_table():
+    import pandas as pd
+
+    from thesis_code.chapters import anomaly as A
+    tie = pd.DataFrame([{"dataset": "mnist", "cls": 0, "seed": 0, "detector": d, "auroc": 90.0}
+                        for d in reversed(A.VAE_SCORES)])
+    assert A.choose_vae_score(tie, "mnist") == A.VAE_SCORES[0]
+    with pytest.raises(ValueError, match="no validation AUROC"):
+        A.choose_vae_score(tie, "fashion_mnist")
+    with pytest.raises(ValueError, match="columns dataset, cls, seed, detector, auroc"):
+        A.choose_vae_score(tie.drop(columns="seed"), "mnist")
+
+
+def test_phrases_follow_the_numbers():
+    from thesis_code.chapters.anomaly import margin_phrase, target_phrase
+    assert target_phrase(97.5, 97.5) == "reaches" and target_phrase(97.49, 97.5) == "stays below"
+    assert margin_phrase(98.0, 0.2, 96.0, 0.0).endswith("more than the seed spread (0.2)")
+    assert margin_phrase(96.1, 0.3, 96.0, 0.0).endswith("within the seed spread (0.3)")
+    assert margin_phrase(95.0, 0.3, 96.0, 0.0) == "1.0 points below it"
+
+
+def test_benchmark_trains_no_detector_on_the_held_out_images(monkeypatch, tmp_path):
+    """The whole pipeline on tiny fake data: every training set handed to a VAE, the autoencoder or a
+    baseline is disjoint from the held-out images, and the validation AUROCs are those of the saved
+    validation scores."""
+    import thesis_code.data
+    from thesis_code.chapters import anomaly as A
+    from thesis_code.data import one_class
+    from thesis_code.profiles import Run
+    monkeypatch.setenv("THESIS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(one_class, "load", _fake_load)
+    monkeypatch.setattr(thesis_code.data, "load", _fake_load)
+    fitted, train, baselines = [], A._train, A._baseline_scores
+    monkeypatch.setattr(A, "_train", lambda name, build, config, tc, x, run: fitted.append(x) or
+                        train(name, build, config, tc, x, run))
+    monkeypatch.setattr(A, "_baseline_scores",
+                        lambda s, seed, b: fitted.append(s.x_train) or baselines(s, seed, b))
+    b = A.Budget(datasets=("mnist",), classes=(3,), seeds=(0,), epochs=1, batch_size=8, latent_dim=2,
+                 channels=4, k=2, val_per_class=5, ocsvm_train=10, pyod_classes=())
+    result = A.run_benchmark(Run(profile="smoke", device=torch.device("cpu")), b)
+    x_val = A.split("mnist", 3, b).x_val
+    assert len(fitted) == 3 and len(x_val) == 50   # VAE, autoencoder, scikit-learn baselines
+    for x in fitted:
+        assert len(x) == 15 and not _in(x, x_val).any()
+    assert set(result.val_auroc.detector) == set(A.VAE_SCORES)
+    assert len(result.val_scores[("mnist", 3, 0)]["nll"]) == 50
+    pd_check = A.recompute_auroc(result, "val").sort_values("detector").auroc.to_numpy()
+    np.testing.assert_allclose(pd_check, result.val_auroc.sort_values("detector").auroc.to_numpy())

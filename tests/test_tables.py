@@ -245,6 +245,39 @@ def test_tstr_f1_known_answers():
         synthesis.tstr_f1(df.assign(**{">50K": df[">50K"].map({True: ">50K", False: "<=50K"})}), df, ">50K")
 
 
+def test_mlp_metric_with_row_major_input_predicts_as_sdmetrics_own():
+    """The MLP of the TSTR protocol gets a C-contiguous copy of its features (speed only): its F1 must
+    equal that of sdmetrics' unmodified BinaryMLPClassifier on the same tables, seeds and settings."""
+    from sdmetrics.single_table import efficacy
+    rng = np.random.default_rng(1)
+    real = toy_table(700, seed=2)
+    noisy = real.copy()
+    flip = rng.random(len(noisy)) < 0.2                                # some label noise: F1 strictly inside (0, 1)
+    noisy[">50K"] = noisy[">50K"] ^ flip
+    ours = synthesis.tstr_f1(noisy, real, ">50K", reference=real, classifiers=["BinaryMLPClassifier"], seed=3)
+    assert synthesis._metric("BinaryMLPClassifier").MODEL_KWARGS == {"hidden_layer_sizes": (50,), "max_iter": 50}
+    xtr = synthesis.one_hot_features(noisy, real, ">50K").assign(**{">50K": noisy[">50K"].to_numpy()})
+    xte = synthesis.one_hot_features(real, real, ">50K").assign(**{">50K": real[">50K"].to_numpy()})
+    import warnings
+    np.random.seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = efficacy.BinaryMLPClassifier.compute(xte, xtr, target=">50K")
+    assert 0.0 < theirs < 1.0
+    assert ours["BinaryMLPClassifier"] == theirs
+
+
+def test_contingency_table_and_cramers_v_against_pandas_and_scipy():
+    from scipy.stats.contingency import association
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 4, 3000) * 7 - 3                               # arbitrary integer codes
+    b = np.where(rng.random(3000) < 0.6, a // 7, rng.integers(0, 5, 3000))
+    np.testing.assert_array_equal(synthesis.contingency_table(a, b), pd.crosstab(a, b).to_numpy())
+    table = pd.crosstab(a, b).to_numpy()
+    assert synthesis.cramers_v(a, b) == pytest.approx(association(table, method="cramer"), rel=1e-12)
+    assert synthesis.cramers_v(a, np.zeros_like(a)) == 0.0            # a constant column: no association
+
+
 def test_column_distances_known_values():
     real = pd.DataFrame({"x": np.arange(100.0), "c": ["a"] * 50 + ["b"] * 50})
     syn = pd.DataFrame({"x": np.arange(100.0) + 50, "c": ["a"] * 100})
@@ -308,6 +341,32 @@ def _tiny_run():
     return Run(profile="smoke", device=torch.device("cpu"), seed=0)
 
 
+def test_encoding_is_fitted_on_the_fit_rows_only(monkeypatch):
+    df = toy_table(400).assign(row=np.arange(400))
+    got = []
+    monkeypatch.setattr(ch, "transformer", lambda run, rows, b: got.append(set(rows["row"])) or "tt")
+    assert ch.encoding(_tiny_run(), df, ch.budget(_tiny_run())) == "tt"
+    fit_rows, val_rows = ch.split_validation(df)
+    assert got == [set(fit_rows["row"])] and got[0].isdisjoint(val_rows["row"])
+
+
+def test_shared_ctgan_encoding_gives_the_packages_own_result():
+    """TVAE and CTGAN with the shared, once-fitted DataTransformer produce exactly the rows they produce
+    when each fits its own (600 rows: ctgan's parallel encoding path, as on Adult)."""
+    df = toy_table(600)
+    ch._CTGAN_ENCODING.clear()
+    for kind in ("tvae", "ctgan"):
+        own = ch.ctgan_synthesizer(kind, df, 300, epochs=1, seed=0, share_encoding=False)
+        timing: dict = {}
+        shared = ch.ctgan_synthesizer(kind, df, 300, epochs=1, seed=0, timing=timing)
+        pd.testing.assert_frame_equal(own, shared)
+        assert timing["encoding_seconds"] > 0
+        assert timing["encoding_reused"] == (kind == "ctgan")              # fitted once, by the first call
+    import ctgan.synthesizers.tvae as tvae_module
+    from ctgan.data_transformer import DataTransformer
+    assert tvae_module.DataTransformer is DataTransformer                 # the package is left as it was
+
+
 def test_select_beta_takes_the_best_validation_f1_and_never_sees_other_rows(monkeypatch):
     df = toy_table(400).assign(row=np.arange(400))
     seen = []
@@ -333,9 +392,9 @@ def test_select_beta_end_to_end_on_a_toy_table(tmp_path, monkeypatch):
     df = toy_table(600)
     run = _tiny_run()
     b = dataclasses.replace(ch.budget(run), beta_grid=(0.5, 0.1), epochs=1, transformer_rows=None,
-                            batch_size=100)
+                            batch_size=100, select_rows=250)
     sel = ch.select_beta(run, df, b)
-    assert set(sel.f1) == {0.5, 0.1} and sel.beta in sel.f1
+    assert set(sel.f1) == {0.5, 0.1} and sel.beta in sel.f1 and sel.n_synthetic == 250
     assert all(0.0 <= f <= 1.0 for f in sel.f1.values())
     assert sel.f1[sel.beta] == max(sel.f1.values())
     monkeypatch.setattr(ch.TabularVAE, "loss", lambda *a, **k: pytest.fail("retrained a cached model"))

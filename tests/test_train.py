@@ -1,4 +1,5 @@
 """The trainer: determinism, exact resume after a crash, the NaN guard, phases, and the experiment cache."""
+import dataclasses
 import math
 
 import pytest
@@ -314,3 +315,36 @@ def test_data_sets_other_than_tensors_are_trained_on():
     assert model.a.item() == pytest.approx(2.0, abs=1e-2)
     with pytest.raises(ValueError, match="binarize applies to image tensors"):
         fit(model, Pairs(torch.randn(8)), config=TrainConfig(binarize=True, device="cpu", progress=False))
+
+
+class _SumOfWeights(nn.Module):
+    """loss = sum(w): the gradient is 1 in every coordinate at every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(3))
+
+    def loss(self, x, y=None):
+        return self.w.sum() + 0.0 * x.sum(), {}
+
+
+def test_lr_schedule_sets_the_rate_of_every_step_and_resumes_exactly(tmp_path):
+    from thesis_code.schedules import Schedule
+    # Adam with betas (0, 0) moves each weight by lr_t * g / (|g| + eps), i.e. by almost exactly lr_t when
+    # g = 1, so after n steps w = -(sum of the rates): an independent check of the rate used at each step.
+    sched = Schedule("linear", 1.0, 0.1, steps=7)
+    tc = TrainConfig(epochs=3, batch_size=2, lr=0.01, betas=(0.0, 0.0), progress=False, lr_schedule=sched)
+    x = torch.zeros(8, 1)                                   # 4 batches per epoch, 12 steps
+    model = _SumOfWeights()
+    fit(model, x, config=tc)
+    rates = 0.01 * (1.0 + (0.1 - 1.0) * torch.clamp(torch.arange(12, dtype=torch.float64) / 7, max=1.0))
+    assert torch.allclose(model.w.detach().double(), -rates.sum().expand(3), rtol=1e-5)
+    # a run interrupted after epoch 1 and resumed gives the same weights as the uninterrupted one
+    resumed = _SumOfWeights()
+    fit(resumed, x, config=dataclasses.replace(tc, epochs=1), folder=tmp_path)
+    fit(resumed, x, config=tc, folder=tmp_path)
+    assert torch.equal(resumed.w, model.w)
+    # without a schedule the rate is constant
+    plain = _SumOfWeights()
+    fit(plain, x, config=dataclasses.replace(tc, lr_schedule=None))
+    assert torch.allclose(plain.w.detach().double(), torch.full((3,), -0.12, dtype=torch.float64), rtol=1e-5)

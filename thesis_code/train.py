@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 from .data.batches import Dataset, TensorData
 from .models.protocol import Phase, model_phases  # noqa: F401  (Phase re-exported for old imports)
 from .profiles import resolve_device
+from .schedules import Schedule
 from .storage import atomic_torch_save
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -71,6 +72,7 @@ class TrainConfig:
     shuffle: bool = True
     drop_last: bool = False
     patience: int | None = None           # early stopping on val_loss (needs validation data)
+    lr_schedule: Schedule | None = None   # multiplies lr at every global step (e.g. a late decay)
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_size < 1 or self.checkpoint_every < 1:
@@ -260,6 +262,11 @@ def _fit(model, train, val, config, device, path) -> History:
             xb, yb = train.batch(idx, gens["batch"])
             if set_step is not None:
                 set_step(step)
+            if config.lr_schedule is not None:
+                # from the global step, so a resumed run uses the same rates as an uninterrupted one
+                for opt in optimizers:
+                    for group in opt.param_groups:
+                        group["lr"] = config.lr * config.lr_schedule(step)
             bs = len(idx)
             for phase, opt, ps, phase_sums in zip(phases, optimizers, params, sums):
                 opt.zero_grad(set_to_none=True)

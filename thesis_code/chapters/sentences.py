@@ -7,6 +7,11 @@ Budgets (:func:`budget`): ``smoke`` runs a handful of batches of tiny models (a 
 ``book`` trains small GRUs (embedding 64, hidden 128, latent 16, 2,000-word vocabulary) for a few epochs
 on a 2-core CPU; ``full`` is the GPU setting closest to Bowman et al. (2016): LSTM, 191 hidden units,
 353-dimensional embeddings, a 13-dimensional code, the 10k-word vocabulary of all words seen twice.
+
+The main VAE's remedies for collapse are chosen on the validation split (:func:`select_main`): logistic KL
+annealing always, and the word dropout rate and the free-bits floor (Kingma et al. 2016) of the candidate
+that lies farthest inside the experiment's two targets (KL at least ``KL_TARGET`` nats, NLL at most
+``NLL_TARGET`` above the language model's).
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ from ..train import TrainConfig
 
 DROPOUT_RATES = (0.0, 0.25, 0.5)           # word dropout = 1 - Bowman et al.'s keep rate
 ANNEALING = ("none", "logistic")
+KL_TARGET = 3.0                            # nats: the experiment's target for the main VAE's KL term
+NLL_TARGET = 0.02                          # the VAE's NLL at most 2 % above the language model's
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,11 @@ class Budget:
     n_pairs: int                  # sentence pairs for the interpolation scores
     steps: int                    # points per homotopy
     seeds: tuple[int, ...] = (0,)  # training seeds of the main comparison (VAE, LM, AE)
-    main_dropout: float = 0.5     # the word dropout of the main VAE
+    # candidates for the main VAE, chosen on the validation split with the first seed (select_main)
+    dropout_grid: tuple[float, ...] = (0.0, 0.25)
+    # total nats, above KL_TARGET: a floor that binds holds the mean KL at about lambda, so a floor at the
+    # target itself would leave no margin for the other seeds and the test split
+    free_bits_grid: tuple[float, ...] = (4.0, 5.0)
 
 
 BUDGETS = {
@@ -78,14 +89,15 @@ def kl_schedule(kind: str, total_steps: int) -> Schedule:
     raise ValueError(f"annealing must be none, logistic or linear, got {kind!r}")
 
 
-def model_config(run, vocab_size: int, annealing: str = "logistic", dropout: float | None = None,
-                 epochs: int | None = None, n_train: int = 1) -> SentenceVAEConfig:
+def model_config(run, vocab_size: int, annealing: str = "logistic", dropout: float = 0.0,
+                 epochs: int | None = None, n_train: int = 1, free_bits: float = 0.0) -> SentenceVAEConfig:
+    """The config of a sentence model of the budget's size (the main VAE's dropout and free bits come from
+    :func:`select_main`)."""
     b = budget(run)
     total = (epochs or b.epochs) * steps_per_epoch(b, n_train)
     return SentenceVAEConfig(vocab_size=vocab_size, embed_dim=b.embed_dim, hidden_dim=b.hidden_dim,
-                             latent_dim=b.latent_dim, rnn=b.rnn,
-                             word_dropout=b.main_dropout if dropout is None else dropout,
-                             kl_weight=kl_schedule(annealing, total))
+                             latent_dim=b.latent_dim, rnn=b.rnn, word_dropout=dropout,
+                             kl_weight=kl_schedule(annealing, total), free_bits=free_bits)
 
 
 def train_config(run, epochs: int | None = None, seed: int | None = None) -> TrainConfig:
@@ -100,18 +112,92 @@ def _train(name, cls, cfg, tc, c: Corpus, run):
                         validation=c.validation)
 
 
-def train_vae(run, c: Corpus, annealing: str = "logistic", dropout: float | None = None,
-              epochs: int | None = None, seed: int | None = None):
-    cfg = model_config(run, len(c.vocab), annealing, dropout, epochs, len(c.train))
+def train_vae(run, c: Corpus, annealing: str = "logistic", dropout: float = 0.0,
+              epochs: int | None = None, seed: int | None = None, free_bits: float = 0.0):
+    cfg = model_config(run, len(c.vocab), annealing, dropout, epochs, len(c.train), free_bits)
     return _train("sentence-vae", SentenceVAE, cfg, train_config(run, epochs, seed), c, run)
 
 
-def train_models(run, c: Corpus, seed: int | None = None) -> dict:
-    """The main sentence VAE, the language model and the deterministic autoencoder, all of one size
-    (the LM and the autoencoder have neither noise, KL nor word dropout)."""
-    vae, h_vae = train_vae(run, c, seed=seed)
+def validation_subset(run, c: Corpus):
+    """The first ``eval_sentences`` validation sentences: the selection is scored like the test split."""
+    n = budget(run).eval_sentences
+    if n is None or n >= len(c.validation):
+        return c.validation
+    from ..data.text import TextData
+    return TextData(c.validation.sentences[:n], c.vocab)
+
+
+def train_lm(run, c: Corpus, seed: int | None = None):
     base = model_config(run, len(c.vocab), "none", 0.0, n_train=len(c.train))
-    lm, h_lm = _train("sentence-lm", RNNLanguageModel, base, train_config(run, seed=seed), c, run)
+    return _train("sentence-lm", RNNLanguageModel, base, train_config(run, seed=seed), c, run)
+
+
+@dataclass(frozen=True)
+class MainSelection:
+    """The main VAE's word dropout and free-bits floor, chosen on the validation split."""
+
+    dropout: float
+    free_bits: float
+    rows: list                 # per candidate: dropout, free_bits, NLL, KL, AU, gap (% above the LM), margin
+    lm_nll: float              # the language model's validation NLL (same seed)
+    seed: int
+    n_validation: int
+
+    @property
+    def best(self) -> dict:
+        return next(r for r in self.rows if r["dropout"] == self.dropout and r["free_bits"] == self.free_bits)
+
+
+def target_margin(kl: float, gap_percent: float) -> float:
+    """How far a (KL, NLL gap) lies inside both targets, as the smaller of the two relative margins
+    ``(KL - KL_TARGET) / KL_TARGET`` and ``(2 % - gap) / 2 %``: positive when both targets are met, and the
+    larger, the more room is left for the other seeds and the test split to differ from the validation
+    run."""
+    limit = 100 * NLL_TARGET
+    return min((kl - KL_TARGET) / KL_TARGET, (limit - gap_percent) / limit)
+
+
+def select_main(run, c: Corpus) -> MainSelection:
+    """Choose the main VAE's word dropout and free bits on the validation split (the test split is never
+    touched). Every (dropout, free bits) of the budget's grids is trained with logistic annealing and the
+    first seed of the main comparison, for the main budget, and scored on ``validation_subset`` like the
+    test split (importance-sampled NLL with the same K, KL, active units); the language model of the same
+    seed gives the reference NLL. The winner has the largest :func:`target_margin`: it meets both targets
+    with the most room to spare (the targets are judged on the test split and the mean over all seeds,
+    which one validation run only estimates), or, if no candidate meets both, misses them by the least.
+    Ties go to the first candidate of the grids. The winner is the main VAE of that seed, so its training
+    is shared with :func:`train_models`."""
+    b = budget(run)
+    if not b.dropout_grid or not b.free_bits_grid:
+        raise ValueError("the selection grids of the budget are empty")
+    seed = b.seeds[0]
+    val = validation_subset(run, c)
+    lm, _ = train_lm(run, c, seed)
+    lm_nll = likelihood_row(run, lm, c, f"lm-seed{seed}", data=val, split="validation")["NLL"]
+    rows = []
+    for d in b.dropout_grid:
+        for fb in b.free_bits_grid:
+            vae, _ = train_vae(run, c, "logistic", d, seed=seed, free_bits=fb)
+            r = likelihood_row(run, vae, c, f"vae-d{d:g}-fb{fb:g}-seed{seed}", data=val, split="validation")
+            gap = 100 * (r["NLL"] - lm_nll) / lm_nll
+            rows.append({"dropout": float(d), "free_bits": float(fb), "NLL": r["NLL"], "KL": r["KL"],
+                         "AU": r["AU"], "gap": gap, "margin": target_margin(r["KL"], gap)})
+    best = max(rows, key=lambda r: (r["margin"], -rows.index(r)))
+    return MainSelection(best["dropout"], best["free_bits"], rows, lm_nll, seed, len(val))
+
+
+def train_main_vae(run, c: Corpus, seed: int | None = None, selection: MainSelection | None = None):
+    """The main sentence VAE: logistic annealing with the selected word dropout and free bits."""
+    sel = selection or select_main(run, c)
+    return train_vae(run, c, "logistic", sel.dropout, seed=seed, free_bits=sel.free_bits)
+
+
+def train_models(run, c: Corpus, seed: int | None = None, selection: MainSelection | None = None) -> dict:
+    """The main sentence VAE, the language model and the deterministic autoencoder, all of one size
+    (the LM and the autoencoder have neither noise, KL, free bits nor word dropout)."""
+    vae, h_vae = train_main_vae(run, c, seed, selection)
+    base = model_config(run, len(c.vocab), "none", 0.0, n_train=len(c.train))
+    lm, h_lm = train_lm(run, c, seed)
     ae, h_ae = _train("sentence-ae", SequenceAutoencoder, base, train_config(run, seed=seed), c, run)
     return {"vae": vae, "lm": lm, "ae": ae, "history": {"vae": h_vae, "lm": h_lm, "ae": h_ae}}
 
@@ -122,6 +208,13 @@ def train_ablation(run, c: Corpus) -> dict:
     return {(a, d): train_vae(run, c, a, d, e)[0] for a in ANNEALING for d in DROPOUT_RATES}
 
 
+def train_ablation_free_bits(run, c: Corpus, selection: MainSelection):
+    """The main VAE's recipe (logistic annealing, the selected dropout and free bits) at the ablation's
+    budget: the row that sets free bits beside the six settings of :func:`train_ablation`."""
+    return train_vae(run, c, "logistic", selection.dropout, budget(run).ablation_epochs,
+                     free_bits=selection.free_bits)[0]
+
+
 def test_subset(run, c: Corpus):
     n = budget(run).eval_sentences
     if n is None or n >= len(c.test):
@@ -130,10 +223,14 @@ def test_subset(run, c: Corpus):
     return TextData(c.test.sentences[:n], c.vocab)
 
 
-def likelihood_row(run, model, c: Corpus, name: str) -> dict:
-    """NLL per sentence, perplexity, KL and active units on the test split (cached)."""
+def likelihood_row(run, model, c: Corpus, name: str, data=None, split: str = "test") -> dict:
+    """NLL per sentence, perplexity, KL and active units on the test split, or on ``data`` (then named
+    ``split``, e.g. the validation subset of :func:`select_main`) (cached)."""
     b = budget(run)
-    data = test_subset(run, c)
+    if data is None:
+        if split != "test":
+            raise ValueError("pass the data of a split other than the test split")
+        data = test_subset(run, c)
 
     def compute():
         g = torch.Generator(device=next(model.parameters()).device).manual_seed(run.seed)
@@ -146,8 +243,10 @@ def likelihood_row(run, model, c: Corpus, name: str) -> dict:
             row.update(ELBO_NLL=elbo.nll)
         return row
 
-    return evaluate_cached(f"sentence-likelihood-{name}", {"k": b.k, "n": len(data), "seed": run.seed},
-                           compute, run=run, model=model)
+    config = {"k": b.k, "n": len(data), "seed": run.seed}
+    if split != "test":                      # the test entries keep the keys they always had
+        config["split"] = split
+    return evaluate_cached(f"sentence-likelihood-{name}", config, compute, run=run, model=model)
 
 
 def interpolation_row(run, model, lm, c: Corpus, path: str, name: str) -> ev.InterpolationScores:

@@ -11,12 +11,24 @@ all are scored by the same code (:mod:`thesis_code.evaluate.synthesis`) against 
 * ``ours``: :class:`thesis_code.models.tabular.TabularVAE`, through the common trainer and cache, with
   the KL weight chosen by :func:`select_beta` on validation rows held out of ``adult.data`` (the test
   rows are not used for the choice);
-* ``tvae`` and ``ctgan``: the reference implementations of the ``ctgan`` package (Xu et al. 2019).
+* ``tvae`` and ``ctgan``: the reference implementations of the ``ctgan`` package (Xu et al. 2019),
+  package defaults except the number of epochs, which is the same for the three neural synthesizers.
+
+Two things are computed once and shared, because they are the same computation twice:
+
+* one encoding (:class:`tables.TableTransformer`) for our VAE, fitted on the rows of ``adult.data`` that
+  are not held out for validation (:func:`encoding`): the selection VAEs and the final VAEs use it;
+* one fitted ``ctgan`` ``DataTransformer`` (and its encoding of the training rows) for TVAE and CTGAN:
+  both classes fit ``DataTransformer()`` with its defaults on the same rows, and that fit is deterministic
+  (rdt seeds it itself), so the shared copy is exactly the one each would fit (:func:`shared_ctgan_encoding`;
+  ``tests/test_tables.py`` checks that the samples are identical with and without the sharing).
 
 Results (samples and scores) are cached with ``experiments.evaluate_cached`` / ``train_cached``.
 """
 from __future__ import annotations
 
+import contextlib
+import copy
 import dataclasses
 import time
 from dataclasses import dataclass
@@ -40,32 +52,36 @@ TARGET = tables.TARGET
 BETA_GRID = (0.5, 0.25, 0.1)
 VALIDATION_FRACTION = 0.1
 VALIDATION_SEED = 0
+SELECT_EPOCHS_BOOK = 10
+SELECT_ROWS_BOOK = 10_000
 
 
 @dataclass(frozen=True)
 class Budget:
     n_train: int | None          # training rows used (None = all 32,561)
     n_test: int | None           # real test rows used for TSTR (None = all 16,281)
-    epochs: int                  # our VAE
-    seeds: tuple[int, ...]       # our VAE and the simple baselines
-    peer_epochs: int             # ctgan's TVAE
-    ctgan_epochs: int            # ctgan's CTGAN (slower per epoch: fewer epochs on a CPU build)
+    epochs: int                  # every neural synthesizer: our VAE, ctgan's TVAE and ctgan's CTGAN
+    seeds: tuple[int, ...]       # our VAE
     peer_seeds: tuple[int, ...]  # the peers and the two simple baselines
     transformer_rows: int | None  # rows used to fit the mixtures (None = all)
     batch_size: int = 500        # TVAE's batch size
     beta_grid: tuple[float, ...] = BETA_GRID  # KL weights tried by the selection on validation rows
     select_epochs: int | None = None          # epochs of each selection run (None = ``epochs``)
     select_seed: int = 0                      # the one training seed of each selection run
+    select_rows: int | None = None            # synthetic rows the selection's classifiers are trained on
+                                              # (None = as many as the selection VAE was trained on)
 
 
 def budget(run: Run) -> Budget:
     return run.pick(
-        smoke=Budget(n_train=2000, n_test=2000, epochs=2, seeds=(0,), peer_epochs=1, ctgan_epochs=1,
-                     peer_seeds=(0,), transformer_rows=2000, batch_size=500, beta_grid=(0.5, 0.1)),
-        book=Budget(n_train=None, n_test=None, epochs=30, seeds=(0, 1, 2), peer_epochs=30, ctgan_epochs=5,
-                    peer_seeds=(0,), transformer_rows=None, select_epochs=15),
-        full=Budget(n_train=None, n_test=None, epochs=300, seeds=(0, 1, 2, 3, 4), peer_epochs=300,
-                    ctgan_epochs=300, peer_seeds=(0, 1, 2), transformer_rows=None),
+        smoke=Budget(n_train=2000, n_test=2000, epochs=2, seeds=(0,), peer_seeds=(0,), transformer_rows=2000,
+                     batch_size=500, beta_grid=(0.5, 0.1)),
+        # 30 epochs for the three neural synthesizers; the selection runs are shorter and their
+        # classifiers see fewer synthetic rows, so that the notebook stays within four minutes on 2 cores
+        book=Budget(n_train=None, n_test=None, epochs=30, seeds=(0, 1, 2), peer_seeds=(0,),
+                    transformer_rows=None, select_epochs=SELECT_EPOCHS_BOOK, select_rows=SELECT_ROWS_BOOK),
+        full=Budget(n_train=None, n_test=None, epochs=300, seeds=(0, 1, 2, 3, 4), peer_seeds=(0, 1, 2),
+                    transformer_rows=None),
     )
 
 
@@ -89,6 +105,12 @@ def transformer(run: Run, train: pd.DataFrame, b: Budget) -> tables.TableTransfo
         return tt.fit(train, continuous=list(tables.CONTINUOUS)).state()
 
     return tables.TableTransformer.from_state(evaluate_cached("adult-transformer", cfg, compute, run=run))
+
+
+def encoding(run: Run, train: pd.DataFrame, b: Budget) -> tables.TableTransformer:
+    """The one encoding of our VAE: the TableTransformer fitted on the fit rows of ``split_validation``
+    (never on the validation rows), shared by the selection VAEs and the final VAEs."""
+    return transformer(run, split_validation(train)[0], b)
 
 
 def split_validation(train: pd.DataFrame, fraction: float = VALIDATION_FRACTION, seed: int = VALIDATION_SEED
@@ -135,14 +157,15 @@ def validation_f1(run: Run, fit_rows: pd.DataFrame, val_rows: pd.DataFrame, tt_f
     trained on them and scored on ``val_rows``. Cached."""
     epochs = b.select_epochs or b.epochs
     model, _ = train_vae(run, tt_fit, fit_rows, b, b.select_seed, beta=beta, epochs=epochs)
+    n = b.select_rows or len(fit_rows)
 
     def compute():
         g = torch.Generator(device=model.device).manual_seed(b.select_seed)
-        synthetic = model.sample_rows(len(fit_rows), g)
+        synthetic = model.sample_rows(n, g)
         return synthesis.tstr_f1(synthetic, val_rows, TARGET, reference=fit_rows, seed=b.select_seed)
 
-    cfg = {"beta": beta, "epochs": epochs, "seed": b.select_seed, "fit": tables.table_checksum(fit_rows),
-           "validation": tables.table_checksum(val_rows)}
+    cfg = {"beta": beta, "epochs": epochs, "seed": b.select_seed, "rows": n,
+           "fit": tables.table_checksum(fit_rows), "validation": tables.table_checksum(val_rows)}
     return evaluate_cached("tabular-beta-selection", cfg, compute, run=run, model=model)
 
 
@@ -154,11 +177,13 @@ class BetaSelection:
     n_validation: int                 # held-out rows they were scored on
     epochs: int
     seed: int
+    n_synthetic: int                  # synthetic rows the classifiers of each selection run were fitted on
 
 
 def select_beta(run: Run, train: pd.DataFrame, b: Budget) -> BetaSelection:
     """Choose beta from ``b.beta_grid`` by validation TSTR F1 (one training seed per beta; ties go to the
-    first value of the grid). The test rows are never touched."""
+    first value of the grid). The test rows are never touched. The selection VAEs use the encoding fitted
+    on the fit rows (the same one as :func:`encoding`)."""
     if not b.beta_grid:
         raise ValueError("the beta grid is empty")
     fit_rows, val_rows = split_validation(train)
@@ -166,7 +191,8 @@ def select_beta(run: Run, train: pd.DataFrame, b: Budget) -> BetaSelection:
     f1 = {float(beta): validation_f1(run, fit_rows, val_rows, tt_fit, b, beta)["mean"] for beta in b.beta_grid}
     best = max(f1, key=lambda k: (f1[k], -list(f1).index(k)))
     return BetaSelection(beta=best, f1=f1, n_fit=len(fit_rows), n_validation=len(val_rows),
-                         epochs=b.select_epochs or b.epochs, seed=b.select_seed)
+                         epochs=b.select_epochs or b.epochs, seed=b.select_seed,
+                         n_synthetic=b.select_rows or len(fit_rows))
 
 
 # ------------------------------------------------------------------------------------ baselines
@@ -252,18 +278,84 @@ def _from_ctgan(df: pd.DataFrame, like: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def ctgan_synthesizer(kind: str, train: pd.DataFrame, n: int, epochs: int, seed: int) -> pd.DataFrame:
-    """Fit ctgan's ``TVAE`` or ``CTGAN`` (package defaults but ``epochs``) on the CPU and sample ``n``."""
+_CTGAN_ENCODING: dict[str, tuple] = {}   # one entry: content key -> (DataTransformer, encoded rows, seconds)
+
+
+def _ctgan_key(frame: pd.DataFrame, discrete: list[str]) -> str:
+    return tables.table_checksum(frame) + repr(list(discrete))
+
+
+def _ctgan_encoding(frame: pd.DataFrame, discrete: list[str]):
+    """ctgan's ``DataTransformer()`` fitted on ``frame`` and its encoding of ``frame``, exactly as TVAE.fit
+    and CTGAN.fit compute them (fit, then transform), computed once per table content."""
+    from ctgan.data_transformer import DataTransformer
+    key = _ctgan_key(frame, discrete)
+    if key not in _CTGAN_ENCODING:
+        _CTGAN_ENCODING.clear()                            # keep one table's encoding (tens of MB) at most
+        t0 = time.perf_counter()
+        dt = DataTransformer()
+        dt.fit(frame, discrete)
+        encoded = dt.transform(frame)
+        _CTGAN_ENCODING[key] = (dt, encoded, time.perf_counter() - t0)
+    return _CTGAN_ENCODING[key]
+
+
+@contextlib.contextmanager
+def shared_ctgan_encoding(frame: pd.DataFrame, discrete: list[str]):
+    """Within the block, TVAE and CTGAN fitted on the object ``frame`` receive a copy of the one fitted
+    DataTransformer (its state after fit and transform, random states included) and the encoded rows,
+    instead of fitting and encoding again. Both classes construct ``DataTransformer()`` with its defaults
+    and rdt seeds the mixture fits itself, so the result is the same as without the sharing (tested);
+    any other table goes through the package's own code."""
+    import ctgan.synthesizers.ctgan as ctgan_module
+    import ctgan.synthesizers.tvae as tvae_module
+    from ctgan.data_transformer import DataTransformer
+    fitted, encoded, _ = _ctgan_encoding(frame, discrete)
+
+    class SharedDataTransformer(DataTransformer):
+        _shared = False
+
+        def fit(self, raw_data, discrete_columns=()):
+            if raw_data is not frame or list(discrete_columns) != list(discrete):
+                return super().fit(raw_data, discrete_columns)
+            self.__dict__.update(copy.deepcopy(fitted.__dict__))
+            self._shared = True
+
+        def transform(self, raw_data):
+            if self._shared and raw_data is frame:
+                return encoded.copy()
+            return super().transform(raw_data)
+
+    saved = ctgan_module.DataTransformer, tvae_module.DataTransformer
+    ctgan_module.DataTransformer = tvae_module.DataTransformer = SharedDataTransformer
+    try:
+        yield
+    finally:
+        ctgan_module.DataTransformer, tvae_module.DataTransformer = saved
+
+
+def ctgan_synthesizer(kind: str, train: pd.DataFrame, n: int, epochs: int, seed: int, *,
+                      share_encoding: bool = True, timing: dict | None = None) -> pd.DataFrame:
+    """Fit ctgan's ``TVAE`` or ``CTGAN`` (package defaults but ``epochs``) on the CPU and sample ``n``.
+    With ``share_encoding`` the fitted DataTransformer is reused between calls on the same table
+    (:func:`shared_ctgan_encoding`; same result, one fit instead of two); ``timing`` (a dict) then receives
+    ``encoding_seconds``, the time of that one fit and encoding, whichever call paid it."""
     import ctgan
     cls = {"tvae": ctgan.TVAE, "ctgan": ctgan.CTGAN}[kind]
     discrete = [c for c in train.columns if c not in tables.CONTINUOUS]
+    frame = _ctgan_frame(train)
     model = cls(epochs=epochs, enable_gpu=torch.cuda.is_available())
     model.set_random_state(seed)
-    with torch.random.fork_rng():
+    if share_encoding and timing is not None:
+        timing["encoding_reused"] = _ctgan_key(frame, discrete) in _CTGAN_ENCODING
+    sharing = shared_ctgan_encoding(frame, discrete) if share_encoding else contextlib.nullcontext()
+    with torch.random.fork_rng(), sharing:
         torch.manual_seed(seed)
         np.random.seed(seed)
-        model.fit(_ctgan_frame(train), discrete_columns=discrete)
+        model.fit(frame, discrete_columns=discrete)
         sample = model.sample(n)
+    if share_encoding and timing is not None:
+        timing["encoding_seconds"] = _ctgan_encoding(frame, discrete)[2]
     return _from_ctgan(sample, train)
 
 
@@ -304,20 +396,22 @@ def run_synthesizer(run: Run, name: str, train: pd.DataFrame, test: pd.DataFrame
                                run=run, model=model)
 
     def compute():
-        t0 = time.perf_counter()
+        t0, extra = time.perf_counter(), 0.0
         if name == "marginals":
             synthetic = independent_marginals(train, n, seed)
         elif name == "copula":
             synthetic = GaussianCopula().fit(train, seed).sample(n, seed)
         elif name in ("tvae", "ctgan"):
-            synthetic = ctgan_synthesizer(name, train, n, b.peer_epochs if name == "tvae" else b.ctgan_epochs,
-                                          seed)
+            timing: dict = {}
+            synthetic = ctgan_synthesizer(name, train, n, b.epochs, seed, timing=timing)
+            # the shared encoding counts for both peers: add its time where it was reused, not paid
+            extra = timing["encoding_seconds"] if timing.get("encoding_reused") else 0.0
         else:
             raise ValueError(f"unknown synthesizer {name!r}")
-        fit_seconds = time.perf_counter() - t0
+        fit_seconds = time.perf_counter() - t0 + extra
         return {**score(train, test, synthetic, seed), "sample": synthetic, "fit_seconds": fit_seconds}
 
-    epochs = {"tvae": b.peer_epochs, "ctgan": b.ctgan_epochs}.get(name)
+    epochs = b.epochs if name in ("tvae", "ctgan") else None
     return evaluate_cached("tabular-synthesis", {"name": name, "seed": seed, "epochs": epochs, **data_id},
                            compute, run=run)
 
@@ -358,7 +452,7 @@ def summary_table(results: dict[str, list[dict]], b: Budget, real: dict) -> pd.D
     rows = []
     for name, runs in results.items():
         f1, hw = mean_interval([r["f1"]["mean"] for r in runs])
-        epochs = {"ours": b.epochs, "tvae": b.peer_epochs, "ctgan": b.ctgan_epochs}.get(name, "–")
+        epochs = b.epochs if name in ("ours", "tvae", "ctgan") else "–"
         rows.append({"synthesizer": LABELS[name], "epochs": epochs, "seeds": len(runs),
                      "TSTR F1": f1, "±": hw,
                      "KS (cont.)": float(np.mean([r["ks"] for r in runs])),

@@ -117,14 +117,23 @@ def kl_score(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def aggregate_posterior_nll(z: torch.Tensor, mu_train: torch.Tensor, logvar_train: torch.Tensor,
-                            batch_size: int = 256) -> torch.Tensor:
+                            batch_size: int = 256, bandwidth: float = 0.0) -> torch.Tensor:
     """-log q_agg(z) for codes z (N, D), where q_agg(z) = 1/M sum_m N(z; mu_m, diag exp(logvar_m)) is the
     aggregate posterior of the M training examples (Makhzani et al. 2015; Hoffman & Johnson 2016): the
-    density of the code under the distribution the encoder actually uses, not under the prior."""
+    density of the code under the distribution the encoder actually uses, not under the prior.
+
+    With ``bandwidth`` h > 0 every component is widened to N(z; mu_m, diag(exp(logvar_m) + h^2)): the
+    aggregate posterior convolved with N(0, h^2 I), a Parzen-window smoothing of the mixture. The posterior
+    variances of a trained encoder are small, so the exact mixture is a spiky density that punishes any
+    code falling between training codes; h trades that variance for bias like a KDE's bandwidth."""
     if z.dim() != 2 or mu_train.dim() != 2 or z.shape[1] != mu_train.shape[1] \
             or mu_train.shape != logvar_train.shape:
         raise ValueError(f"expected z (N, D) and training mu, logvar (M, D), got {tuple(z.shape)}, "
                          f"{tuple(mu_train.shape)}, {tuple(logvar_train.shape)}")
+    if not bandwidth >= 0:
+        raise ValueError(f"bandwidth must be >= 0, got {bandwidth}")
+    if bandwidth > 0:
+        logvar_train = torch.log(logvar_train.exp() + bandwidth ** 2)
     m = mu_train.shape[0]
     inv_var = torch.exp(-logvar_train)                                   # (M, D)
     # log N(z; mu_m, var_m) = -1/2 [sum_d (z_d - mu_md)^2 / var_md + sum_d logvar_md + D log 2 pi]

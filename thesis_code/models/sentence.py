@@ -20,6 +20,20 @@ and score the n + 1 targets ``w_1 .. w_n <eos>`` under a categorical likelihood
     :func:`thesis_code.train.fit` seeds and saves in its checkpoints, so a resumed run draws the same
     masks.
 
+  A third remedy, not in Bowman et al., is optional:
+
+  - free bits (Kingma et al. 2016, "Improved variational inference with inverse autoregressive flow",
+    the appendix on free bits): the KL term of the *training objective* is replaced by
+    ``max(lambda, mean over the mini-batch of KL(q(z | s) || p(z)))``, see :func:`free_bits_kl`. Below
+    lambda nats the encoder gets no gradient from the KL term, so it is never pushed to give up its
+    first lambda nats of information; above it the term and its gradient are the plain KL's. Kingma et
+    al. split the code into groups with one floor each; we use a single group (the whole code), so
+    ``free_bits`` is in *total* nats per sentence: the target of the experiment is a total KL, and one
+    floor leaves the encoder free to spread those nats over the dimensions as the decoder finds useful
+    (a floor per dimension would force every dimension to carry lambda / D nats). Every reported number
+    (``kl``, ``nelbo``, :meth:`SentenceVAE.elbo`, :meth:`SentenceVAE.log_weights`) is the true KL and
+    bound, whatever lambda is.
+
 * :class:`RNNLanguageModel`: the same decoder without z; its log-likelihood is exact, the baseline the
   VAE's bound is compared with.
 * :class:`SequenceAutoencoder`: the same encoder and decoder with a deterministic code (no noise, no KL).
@@ -55,6 +69,7 @@ class SentenceVAEConfig:
     word_dropout: ScheduleOrFloat = 0.0                # probability of replacing a decoder input by <unk>
     kl_weight: ScheduleOrFloat = field(default_factory=lambda: Schedule("logistic", 0.0, 1.0, 2000, 0.0025))
     z_every_step: bool = True                          # also concatenate z to every decoder input
+    free_bits: float = 0.0                             # KL floor lambda (total nats) in the training loss
     pad_id: int = 0
     unk_id: int = 1
     bos_id: int = 2
@@ -68,6 +83,8 @@ class SentenceVAEConfig:
         for name in ("embed_dim", "hidden_dim", "latent_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (float(self.free_bits) >= 0.0 and float(self.free_bits) < float("inf")):
+            raise ValueError(f"free_bits is a KL floor in nats, >= 0 and finite, got {self.free_bits}")
         rate = self.word_dropout
         if not isinstance(rate, Schedule) and not 0.0 <= float(rate) <= 1.0:
             raise ValueError(f"word_dropout is a probability in [0, 1], got {rate}")
@@ -81,6 +98,19 @@ def _check_batch(x) -> None:
                          f"{tuple(x.tokens.shape)} and {tuple(x.lengths.shape)}")
     if x.tokens.shape[1] < 2:
         raise ValueError("a sentence needs at least <bos> and <eos> (T >= 2)")
+
+
+def free_bits_kl(kl: torch.Tensor, free_bits: float) -> torch.Tensor:
+    """The KL term of the free-bits objective (Kingma et al. 2016) with one group of latent dimensions:
+    ``max(lambda, mean_s KL(q(z | s) || p(z)))`` from the per-sentence KLs ``kl`` (B,), a scalar.
+
+    The floor acts on the mini-batch mean, as in Kingma et al.; below it the value is the constant lambda
+    (zero gradient), above it the plain mean KL (the plain gradient). ``free_bits = 0`` is the ELBO's
+    KL term exactly."""
+    mean = kl.mean()
+    if free_bits <= 0.0:
+        return mean
+    return torch.clamp(mean, min=float(free_bits))
 
 
 def _rnn(kind: str, input_size: int, hidden: int) -> nn.RNNBase:
@@ -127,14 +157,18 @@ class RecurrentDecoder(nn.Module):
             return (h0.contiguous(), c0.contiguous())
         return h.contiguous()
 
-    def forward(self, inputs: torch.Tensor, c: torch.Tensor | None = None, state=None):
-        """Logits ``(B, T, V)`` of the next token after each input id, and the final state."""
+    def hidden(self, inputs: torch.Tensor, c: torch.Tensor | None = None, state=None):
+        """The recurrent states ``(B, T, H)`` after each input id (before the output layer), and the last."""
         e = self.embed(inputs)
         if self.every_step:
             e = torch.cat([e, c.unsqueeze(1).expand(-1, e.shape[1], -1)], dim=-1)
         if state is None:
             state = self.initial_state(c, inputs.shape[0], inputs.device)
-        h, state = self.rnn(e, state)
+        return self.rnn(e, state)
+
+    def forward(self, inputs: torch.Tensor, c: torch.Tensor | None = None, state=None):
+        """Logits ``(B, T, V)`` of the next token after each input id, and the final state."""
+        h, state = self.hidden(inputs, c, state)
         return self.out(h), state
 
 
@@ -160,6 +194,20 @@ class _SentenceModel(nn.Module):
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
+
+    def score(self, inputs: torch.Tensor, targets: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(targets | inputs, c) summed over each sentence's real targets, ``(B,)`` nats.
+
+        The same number as the categorical likelihood of the full logits ``decoder(inputs, c)`` with the
+        padding masked out, but the output layer and the softmax over the vocabulary, which dominate the
+        cost, are applied to the real targets only: padding fills about half of the target positions of a
+        mini-batch of 128 WordNet sentences, and skipping it speeds up training and evaluation alike."""
+        h, _ = self.decoder.hidden(inputs, c)
+        real = targets != self.config.pad_id                                      # (B, T)
+        logits = self.decoder.out(h[real])                                         # (N, V), N real targets
+        token_lp = self.likelihood.log_prob(targets[real].unsqueeze(-1), logits.unsqueeze(-2))   # (N,)
+        per_token = torch.zeros(targets.shape, dtype=token_lp.dtype, device=token_lp.device)
+        return per_token.masked_scatter(real, token_lp).sum(dim=-1)
 
     def n_targets(self, x) -> torch.Tensor:
         """Tokens scored per sentence: its words and ``<eos>`` (``lengths - 1``)."""
@@ -249,9 +297,8 @@ class SentenceVAE(_SentenceModel):
         inputs, targets = _inputs_targets(x)
         if z.dim() == 3:
             k, b = z.shape[:2]
-            logits = self.decode(z.reshape(k * b, -1), inputs.repeat(k, 1))
-            return self.likelihood.log_prob(targets.repeat(k, 1), logits).view(k, b)
-        return self.likelihood.log_prob(targets, self.decode(z, inputs))
+            return self.score(inputs.repeat(k, 1), targets.repeat(k, 1), z.reshape(k * b, -1)).view(k, b)
+        return self.score(inputs, targets, z)
 
     def log_prior(self, z: torch.Tensor) -> torch.Tensor:
         return obj.log_normal(z, 0.0, 0.0, event_dims=1)
@@ -277,11 +324,12 @@ class SentenceVAE(_SentenceModel):
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)
         inputs, targets = _inputs_targets(x)
-        logits = self.decode(z, self.drop_words(inputs))
-        rec = -self.likelihood.log_prob(targets, logits)
-        kl = obj.kl_normal(mu, logvar)
+        rec = -self.score(self.drop_words(inputs), targets, z)
+        kl = obj.kl_normal(mu, logvar)                       # the true KL per sentence, (B,)
         w = self.kl_weight()
-        loss = (rec + w * kl).mean()
+        # the training objective: free bits (if any) floor the KL term; the metrics below stay the true
+        # KL and negative ELBO whatever the floor
+        loss = rec.mean() + w * free_bits_kl(kl, self.config.free_bits)
         return loss, {"loss": loss.item(), "rec": rec.mean().item(), "kl": kl.mean().item(),
                       "kl_weight": w, "nelbo": (rec + kl).mean().item()}
 
@@ -317,7 +365,7 @@ class RNNLanguageModel(_SentenceModel):
         """Exact log p(s) per sentence (B,), in nats."""
         _check_batch(x)
         inputs, targets = _inputs_targets(x)
-        return self.likelihood.log_prob(targets, self.decoder(inputs)[0])
+        return self.score(inputs, targets)
 
     def loss(self, x, y=None):
         nll = -self.log_prob(x)
@@ -351,7 +399,7 @@ class SequenceAutoencoder(_SentenceModel):
 
     def log_px_given_code(self, x, code: torch.Tensor) -> torch.Tensor:
         inputs, targets = _inputs_targets(x)
-        return self.likelihood.log_prob(targets, self.decoder(inputs, code)[0])
+        return self.score(inputs, targets, code)
 
     def loss(self, x, y=None):
         rec = -self.log_px_given_code(x, self.encode(x))
@@ -373,5 +421,5 @@ def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["SentenceVAEConfig", "SentenceVAE", "RNNLanguageModel", "SequenceAutoencoder", "RecurrentEncoder",
-           "RecurrentDecoder", "n_parameters"]
+__all__ = ["SentenceVAEConfig", "SentenceVAE", "free_bits_kl", "RNNLanguageModel", "SequenceAutoencoder",
+           "RecurrentEncoder", "RecurrentDecoder", "n_parameters"]
