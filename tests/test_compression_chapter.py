@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy import stats
 from torch import distributions as D
 
 from thesis_code.chapters import compression as cc
@@ -37,16 +36,6 @@ def test_negative_elbo_bits_per_dim_against_torch_distributions():
     # the function's estimate uses 400 draws: allow 5 standard errors of its mean over images and draws
     se = float(per_image.std() / math.sqrt(400 * 50)) / (784 * math.log(2))
     assert abs(got - want) < 5 * se + 1e-6
-
-
-def test_mean_ci_is_the_t_interval():
-    v = [0.19, 0.2, 0.185]
-    m, h = cc._mean_ci(v)
-    lo, hi = stats.t.interval(0.95, df=2, loc=np.mean(v), scale=stats.sem(v))
-    assert m == pytest.approx(np.mean(v))
-    assert h == pytest.approx((hi - lo) / 2)
-    m1, h1 = cc._mean_ci([0.3])
-    assert m1 == pytest.approx(0.3) and math.isnan(h1)
 
 
 def _frame():

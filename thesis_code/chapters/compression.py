@@ -20,6 +20,7 @@ import torch
 from .. import experiments
 from ..data import load
 from ..evaluate import compression as C
+from ..evaluate.intervals import mean_interval
 from ..evaluate.likelihood import fixed_binarization
 from ..models.vae import VAE, VAEConfig
 from ..storage import cached
@@ -146,15 +147,6 @@ def lossless_study(run, setup: LosslessSetup | None = None) -> dict:
     return {"setup": setup, "per_seed": per_seed, "classical": classical, "x0": x[0]}
 
 
-def _mean_ci(values) -> tuple[float, float]:
-    v = np.asarray(values, dtype=float)
-    if len(v) < 2:
-        return float(v.mean()), float("nan")
-    from scipy import stats
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return float(v.mean()), float(half)
-
-
 PUBLISHED_LOSSLESS = {"BB-ANS (VAE)": 0.19, "bz2": 0.25, "gzip": 0.33, "PNG": 0.78, "WebP": 0.44}
 
 
@@ -164,7 +156,7 @@ def lossless_table(study: dict) -> pd.DataFrame:
     rows = []
     for label, key in (("BB-ANS (VAE), whole message", "bits_per_dim"),
                        ("VAE negative ELBO (not a code)", "neg_elbo_bpd")):
-        m, h = _mean_ci([r[key] for r in ps])
+        m, h = mean_interval([r[key] for r in ps])
         rows.append({"method": label, "bits/dim": m, "± (95%)": h,
                      "published": PUBLISHED_LOSSLESS["BB-ANS (VAE)"] if "message" in label else np.nan})
     for name in ("gzip", "bz2", "lzma", "PNG", "WebP"):

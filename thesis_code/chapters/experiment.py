@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..evaluate.intervals import t_half_width
+
 DATASETS = ("mnist", "fashion_mnist")
 TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 MODELS = ("vae", "conv_vae", "beta_vae", "iwae", "vamp_vae", "aae", "gan", "ae", "pca")
@@ -432,11 +434,10 @@ class Comparison:
 def compare(df: pd.DataFrame, dataset: str, a: str, b: str, col: str = "nll", level: float = 0.95) -> Comparison:
     """Paired comparison of models ``a`` and ``b`` in ``col``: the mean difference over seeds with a
     Student-t interval, mean +- t_{(1+level)/2, n-1} sd / sqrt(n) (the runs are paired by seed)."""
-    from scipy import stats
     mean, sd, n = paired_difference(df, dataset, a, b, col)
     if n == 0:
         raise ValueError(f"no seed has both {a!r} and {b!r} with a value of {col!r} on {dataset!r}")
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+    half = t_half_width(sd, n, level)
     return Comparison(a, b, col, mean, sd, n, half, level)
 
 

@@ -21,6 +21,7 @@ import torch
 
 from ..data.text import Corpus, load_corpus
 from ..evaluate import text as ev
+from ..evaluate.intervals import mean_interval  # noqa: F401  (notebooks call S.mean_interval)
 from ..experiments import evaluate_cached, train_cached
 from ..models.sentence import RNNLanguageModel, SentenceVAE, SentenceVAEConfig, SequenceAutoencoder
 from ..schedules import Schedule
@@ -274,16 +275,6 @@ def markdown_table(headers, rows, caption: str | None = None, name: str | None =
     if caption is not None:
         lines = [f":::{{table}} {caption}"] + ([f":name: {name}"] if name else []) + [""] + lines + [":::"]
     return "\n".join(lines)
-
-
-def mean_interval(values) -> tuple[float, float]:
-    """Mean and half-width of the 95 % Student-t interval of the mean (0 for a single value)."""
-    import numpy as np
-    from scipy.stats import t as student_t
-    v = np.asarray(list(values), dtype=float)
-    if len(v) < 2:
-        return float(v.mean()), 0.0
-    return float(v.mean()), float(student_t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
 
 
 def fmt_interval(values, digits: int = 2) -> str:

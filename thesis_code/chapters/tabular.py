@@ -40,6 +40,7 @@ from scipy.stats import norm
 
 from ..data import tables
 from ..evaluate import synthesis
+from ..evaluate.intervals import mean_interval
 from ..experiments import evaluate_cached, train_cached
 from ..models.tabular import TabularVAE, TabularVAEConfig
 from ..profiles import Run
@@ -436,15 +437,6 @@ def compare(run: Run, train: pd.DataFrame, test: pd.DataFrame, tt: tables.TableT
         seeds = b.seeds if name == "ours" else b.peer_seeds
         out[name] = [run_synthesizer(run, name, train, test, b, s, tt, beta=beta) for s in seeds]
     return out
-
-
-def mean_interval(values) -> tuple[float, float]:
-    """Mean and the half-width of a 95 % t-interval over seeds (nan for one seed)."""
-    from scipy.stats import t
-    v = np.asarray(values, float)
-    if len(v) < 2:
-        return float(v.mean()), float("nan")
-    return float(v.mean()), float(t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
 
 
 def summary_table(results: dict[str, list[dict]], b: Budget, real: dict) -> pd.DataFrame:

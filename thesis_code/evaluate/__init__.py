@@ -10,6 +10,7 @@
     synthesis       TSTR efficacy, fidelity and privacy of synthetic tables
     text            sentence likelihoods, perplexity and homotopy metrics
     inference_gap   the inference gap split into approximation and amortization parts (Cremer et al. 2018)
+    intervals       the Student-t interval of a mean over seeds, used by every comparison in the book
 
 Every function takes any model that follows the protocol of ARCHITECTURE.md. The names of all task
 modules are re-exported here: ``from thesis_code import evaluate; evaluate.auroc(...)``.
@@ -21,3 +22,4 @@ from .sample_quality import *  # noqa: F401,F403
 from .anomaly import *  # noqa: F401,F403
 from .anomaly import _scores_labels  # noqa: F401
 from .inference_gap import *  # noqa: F401,F403
+from .intervals import *  # noqa: F401,F403
