@@ -367,6 +367,23 @@ def test_shared_ctgan_encoding_gives_the_packages_own_result():
     assert tvae_module.DataTransformer is DataTransformer                 # the package is left as it was
 
 
+def test_ctgan_sharing_is_used_only_with_the_verified_release(monkeypatch):
+    """The patch inside shared_ctgan_encoding is verified (above) for the pinned ctgan only: the pin and the
+    verified release must agree, and any other release runs the package's own encoding."""
+    import re
+    from pathlib import Path
+
+    import ctgan
+    pin = re.search(r'"ctgan==([^"]+)"', (Path(__file__).parents[1] / "pyproject.toml").read_text()).group(1)
+    assert pin == ch.SHARING_VERIFIED_FOR == ctgan.__version__
+    used = []
+    monkeypatch.setattr(ch, "shared_ctgan_encoding", lambda *a: used.append(a))
+    monkeypatch.setattr(ctgan, "__version__", "99.0")
+    with pytest.warns(UserWarning, match="no sharing"):
+        ch.ctgan_synthesizer("tvae", toy_table(200), 50, epochs=1, seed=0)
+    assert used == []
+
+
 def test_select_beta_takes_the_best_validation_f1_and_never_sees_other_rows(monkeypatch):
     df = toy_table(400).assign(row=np.arange(400))
     seen = []
