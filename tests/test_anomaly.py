@@ -233,6 +233,50 @@ def test_encoder_pass_for_the_aggregate_posterior_matches_vae_scores(tiny_vae):
     model.eval()
 
 
+
+def test_standardized_sum_matches_scikit_learn_scaling_and_keeps_a_single_ranking():
+    from sklearn.preprocessing import StandardScaler
+    rng = np.random.default_rng(0)
+    ref = [rng.normal(5.0, 2.0, 300), rng.normal(-100.0, 30.0, 200)]
+    x = [rng.normal(6.0, 2.0, 50), rng.normal(-80.0, 30.0, 50)]
+    expected = sum(StandardScaler().fit(r[:, None]).transform(v[:, None])[:, 0] for r, v in zip(ref, x))
+    np.testing.assert_allclose(evaluate.standardized_sum(x, ref), expected, rtol=1e-12, atol=1e-12)
+    # the units do not matter: rescaling and shifting one score (and its reference) changes nothing
+    np.testing.assert_allclose(evaluate.standardized_sum([x[0], 1e3 * x[1] + 7], [ref[0], 1e3 * ref[1] + 7]),
+                               expected, rtol=1e-9, atol=1e-9)
+    # one score alone: an increasing map of it, so the same AUROC
+    y = rng.random(50) < 0.5
+    assert evaluate.auroc(evaluate.standardized_sum([x[1]], [ref[1]]), y) == pytest.approx(evaluate.auroc(x[1], y))
+    with pytest.raises(ValueError, match="as many reference"):
+        evaluate.standardized_sum(x, ref[:1])
+    with pytest.raises(ValueError, match="zero spread"):
+        evaluate.standardized_sum(x, [ref[0], np.ones(10)])
+    with pytest.raises(ValueError, match="same length"):
+        evaluate.standardized_sum([x[0], x[1][:10]], ref)
+
+
+def test_calibration_scores_leave_the_calibration_codes_out_of_the_mixture(tiny_vae):
+    import dataclasses
+
+    from thesis_code.chapters import anomaly as A
+    model, x = tiny_vae
+    b = dataclasses.replace(A.Budget(), calibration=4, latent_bandwidth=0.5)
+    train = A._encode(model, x)
+    cal = A._calibration_scores(model, x, train, b)
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:4]
+    rest = [i for i in range(len(x)) if i not in set(idx.tolist())]
+    # brute force: the smoothed mixture of the codes of the other images, with torch.distributions
+    var = train["logvar"][rest].exp() + 0.5 ** 2
+    mixture = D.MixtureSameFamily(D.Categorical(logits=torch.zeros(len(rest))),
+                                  D.Independent(D.Normal(train["mu"][rest], var.sqrt()), 1))
+    np.testing.assert_allclose(cal["aggregate_posterior"], -mixture.log_prob(train["mu"][idx]).double().numpy(),
+                               rtol=1e-4, atol=1e-4)
+    model.eval()
+    with torch.no_grad():
+        rec = ((model.decode_mean(train["mu"][idx]) - x[idx]) ** 2).sum((1, 2, 3)).double().numpy()
+    np.testing.assert_allclose(cal["reconstruction"], rec, rtol=1e-5)
+
+
 # ------------------------------------------------------------------ choosing the VAE score on validation
 def _auroc_table(scores: dict, labels: dict) -> "pd.DataFrame":
     import pandas as pd
@@ -321,15 +365,22 @@ def test_benchmark_trains_no_detector_on_the_held_out_images(monkeypatch, tmp_pa
     from thesis_code.data import one_class
     from thesis_code.profiles import Run
     monkeypatch.setenv("THESIS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(one_class, "load", _fake_load)
-    monkeypatch.setattr(thesis_code.data, "load", _fake_load)
+    def noisy_load(name, split="train", *, limit=None, flatten=False):
+        # the images of a class differ by more than rounding, so that every score has a spread over the
+        # normal images (the combined score standardizes by it)
+        x, y = _fake_load(name, split, limit=limit)
+        g = torch.Generator().manual_seed(5 if split == "train" else 6)
+        return (x + 0.2 * torch.rand(x.shape, generator=g)).clamp(0, 1), y
+
+    monkeypatch.setattr(one_class, "load", noisy_load)
+    monkeypatch.setattr(thesis_code.data, "load", noisy_load)
     fitted, train, baselines = [], A._train, A._baseline_scores
     monkeypatch.setattr(A, "_train", lambda name, build, config, tc, x, run: fitted.append(x) or
                         train(name, build, config, tc, x, run))
     monkeypatch.setattr(A, "_baseline_scores",
                         lambda s, seed, b: fitted.append(s.x_train) or baselines(s, seed, b))
     b = A.Budget(datasets=("mnist",), classes=(3,), seeds=(0,), epochs=1, batch_size=8, latent_dim=2,
-                 channels=4, k=2, val_per_class=5, ocsvm_train=10, pyod_classes=())
+                 channels=4, k=2, val_per_class=5, ocsvm_train=10, pyod_classes=(), calibration=5)
     result = A.run_benchmark(Run(profile="smoke", device=torch.device("cpu")), b)
     x_val = A.split("mnist", 3, b).x_val
     assert len(fitted) == 3 and len(x_val) == 50   # VAE, autoencoder, scikit-learn baselines

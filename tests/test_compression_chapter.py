@@ -38,22 +38,65 @@ def test_negative_elbo_bits_per_dim_against_torch_distributions():
     assert abs(got - want) < 5 * se + 1e-6
 
 
-def _frame():
-    rows = [("VAE", b, p) for b, p in [(0.01, 12.0), (0.05, 17.0), (0.2, 20.0), (0.6, 21.0), (1.0, 21.5)]]
+def _frame(vae_points):
+    """A synthetic rate-distortion frame: JPEG files at 0.1, 0.4 and 1.6 bpp (16, 19, 30 dB) and the
+    given VAE points (bpp, psnr)."""
+    rows = [("VAE", b, p) for b, p in vae_points]
     rows += [("JPEG", b, p) for b, p in [(0.1, 16.0), (0.4, 19.0), (1.6, 30.0)]]
     return pd.DataFrame([{"codec": c, "bpp": b, "psnr": p} for c, b, p in rows])
 
 
-def test_low_rate_comparison_counts_by_hand():
-    f = _frame()
-    # low half: VAE bpp <= median 0.2 -> 0.01, 0.05 (below JPEG's lowest 0.1) and 0.2 (matched)
-    low = cc.low_rate_comparison(f, "JPEG", low_half=True)
-    # JPEG at 0.2 bpp, linear in log bpp between (0.1, 16) and (0.4, 19): 16 + 3 * log(2)/log(4) = 17.5
-    assert low == {"points": 3, "matched": 1, "vae_higher": 1, "below_rival_range": 2,
-                   "vae_higher_with_fewer_bits": 1, "rival_min_bpp": 0.1, "rival_min_metric": 16.0}
-    every = cc.low_rate_comparison(f, "JPEG", low_half=False)
-    # 0.6: JPEG 19 + 11 * log(1.5)/log(4) = 22.2 > 21; 1.0: 19 + 11 * log(2.5)/log(4) = 26.3 > 21.5
-    assert every["points"] == 5 and every["matched"] == 3 and every["vae_higher"] == 1
+# JPEG's PSNR, linear in log bpp, worked out by hand at the VAE's rates: between (0.1, 16) and (0.4, 19)
+# the rate 0.2 is halfway in log, so 17.5; between (0.4, 19) and (1.6, 30) the rate 0.8 is halfway, 24.5.
+JPEG_AT = {0.1: 16.0, 0.2: 17.5, 0.4: 19.0, 0.8: 24.5, 1.6: 30.0}
+
+
+def test_low_rate_comparison_matched_half_by_hand():
+    vae = [(0.05, 15.0), (0.1, 16.5), (0.2, 17.6), (0.4, 19.5), (0.8, 24.0), (1.6, 25.0), (3.2, 26.0)]
+    got = cc.low_rate_comparison(_frame(vae), "JPEG")
+    # matched: the five VAE points inside JPEG's [0.1, 1.6]; their median rate is 0.4, so the low-rate
+    # half is 0.1, 0.2, 0.4, all above JPEG there (16.5 > 16, 17.6 > 17.5, 19.5 > 19); 0.8 and 1.6 lose
+    assert all(p > JPEG_AT[b] for b, p in vae[1:4]) and all(p < JPEG_AT[b] for b, p in vae[4:6])
+    assert got["matched"] == 5 and got["matched_higher"] == 3
+    assert got["low_half"] == 3 and got["low_half_higher"] == 3 and got["low_half_max_bpp"] == 0.4
+    assert got["enough"] and got["met"]
+    # 0.05 is below JPEG's lowest file (0.1 bpp, 16 dB) and has the lower PSNR: no win with fewer bits
+    assert got["below_rival_range"] == 1 and got["vae_higher_with_fewer_bits"] == 0
+    assert got["above_rival_range"] == 1
+    assert got["rival_min_bpp"] == 0.1 and got["rival_min_metric"] == 16.0
+    # one point of the half just under the interpolated rival (17.4 < 17.5): the target is missed
+    vae[2] = (0.2, 17.4)
+    miss = cc.low_rate_comparison(_frame(vae), "JPEG")
+    assert miss["enough"] and not miss["met"] and miss["low_half_higher"] == 2
+
+
+def test_low_rate_comparison_no_overlap():
+    # every VAE point below JPEG's lowest rate, all with a higher PSNR than that larger file
+    vae = [(0.01, 17.0), (0.03, 18.0), (0.06, 19.0), (0.09, 20.0)]
+    got = cc.low_rate_comparison(_frame(vae), "JPEG")
+    assert got["matched"] == 0 and got["low_half"] == 0
+    assert not got["enough"] and not got["met"]          # nothing matched: no verdict of success
+    assert got["below_rival_range"] == 4 and got["vae_higher_with_fewer_bits"] == 4
+    assert np.isnan(got["low_half_max_bpp"])
+
+
+def test_low_rate_comparison_needs_three_matched_low_points():
+    # four matched points (0.1, 0.2, 0.4, 0.8), median 0.3: a low half of two, all winning, is too few
+    vae = [(0.1, 16.5), (0.2, 18.0), (0.4, 20.0), (0.8, 25.0)]
+    got = cc.low_rate_comparison(_frame(vae), "JPEG")
+    assert got["matched"] == 4 and got["low_half"] == 2 and got["low_half_higher"] == 2
+    assert not got["enough"] and not got["met"]
+    assert cc.low_rate_comparison(_frame(vae), "JPEG", min_points=2)["met"]
+    # five matched points: the median itself belongs to the half, which then holds three
+    five = cc.low_rate_comparison(_frame(vae + [(1.6, 31.0)]), "JPEG")
+    assert five["low_half"] == 3 and five["enough"] and five["met"]
+
+
+def test_low_rate_comparison_bad_input():
+    with pytest.raises(ValueError, match="WebP"):
+        cc.low_rate_comparison(_frame([(0.2, 18.0)]), "WebP")
+    with pytest.raises(ValueError, match="min_points"):
+        cc.low_rate_comparison(_frame([(0.2, 18.0)]), "JPEG", min_points=0)
 
 
 @pytest.mark.parametrize("profile", ["smoke", "book", "full"])

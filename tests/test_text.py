@@ -315,6 +315,47 @@ def test_edit_distance_and_path_metrics():
     assert ev.distinct_share(["a", "a", "b", "c"]) == 0.75
 
 
+def test_largest_step_against_hand_computation():
+    # d(start, end) = d("a b c d", "g h f e") = 4 substitutions; the steps below change 1, 1, 1, 1 words
+    smooth = ["a b c d", "a b c e", "a b f e", "g b f e", "g h f e"]
+    assert ev.largest_step(smooth) == pytest.approx(1 / 4)
+    # stay on the start three times, then jump: the largest step is the whole distance
+    jump = ["a b c d", "a b c d", "a b c d", "g h f e"]
+    assert ev.largest_step(jump) == pytest.approx(1.0)
+    assert ev.monotonicity(jump).steps == 1.0                       # (b) cannot tell it from `smooth`
+    # a detour: "a b" -> "x y z w" (2 subs + 2 inserts = 4) -> "a c" (2 deletes + 2 subs = 4); d(start, end) = 1
+    assert ev.largest_step(["a b", "x y z w", "a c"]) == pytest.approx(4.0)
+    assert math.isnan(ev.largest_step(["a b", "c", "a b"]))        # same start and end: nothing to share
+    with pytest.raises(ValueError, match="two points"):
+        ev.largest_step(["a"])
+
+
+def test_reconstruction_error_and_unk_decoding():
+    torch.manual_seed(0)
+    vae = SentenceVAE(small()).eval()
+    data = T.TextData(SENTS, VOCAB)
+    with torch.no_grad():
+        vae.decoder.out.bias[VOCAB.unk_id] = 100.0              # <unk> dominates every step when allowed
+    banned = ev.reconstruction_error(vae, VOCAB, data, allow_unk=False, max_len=7)
+    allowed = ev.reconstruction_error(vae, VOCAB, data, allow_unk=True, max_len=7)
+    # with <unk> allowed every decoding is seven <unk>s that never end: by hand, the error of a sentence of
+    # n words is its edit distance to 7 unknown words, max(n, 7) substitutions and insertions = 7, over n
+    assert all(d == " ".join(["<unk>"] * 7) for d in allowed.decodings)
+    assert allowed.at_max_len == 1.0
+    assert allowed.error == pytest.approx(sum(7 / len(s.split()) for s in SENTS) / len(SENTS))
+    assert not any("<unk>" in d for d in banned.decodings)
+    codes = ev.sentence_codes(vae, data).mu
+    want = [ev.edit_distance(d.split(), s.split()) / len(s.split())
+            for d, s in zip(ev.decode_ids(VOCAB, vae.decode_greedy(codes, 7)), SENTS)]
+    assert banned.error == pytest.approx(sum(want) / len(want))
+    # the interpolation scores pass the decoding on: all points decode to the same <unk> string
+    lm = RNNLanguageModel(small()).eval()
+    sc = ev.interpolation_scores(vae, lm, VOCAB, codes, ev.random_pairs(len(data), 3), steps=4, max_len=5,
+                                 allow_unk=True)
+    assert sc.allow_unk and all(p == ["<unk> <unk> <unk> <unk> <unk>"] * 4 for p in sc.paths)
+    assert sc.distinct == 0.25 and math.isnan(sc.largest_step)
+
+
 def test_perplexity_counts_eos_and_matches_exact_lm():
     torch.manual_seed(0)
     lm = RNNLanguageModel(small()).eval()
@@ -329,6 +370,28 @@ def test_perplexity_counts_eos_and_matches_exact_lm():
     assert lik.n_tokens.sum().item() == sum(len(s.split()) + 1 for s in SENTS)
     assert lik.perplexity == pytest.approx(math.exp(-want.item() / mask.sum().item()), rel=1e-5)
     assert ev.fluency(lm, VOCAB, SENTS) == pytest.approx(lik.perplexity, rel=1e-6)
+
+
+def test_fluency_without_unk_against_torch_distributions():
+    torch.manual_seed(0)
+    lm = RNNLanguageModel(small()).eval()
+    sents = ["a b <unk> c", "<unk> <unk> d", "e f", "<unk> a"]
+    x = T.TextData(sents, VOCAB).all()
+    with torch.no_grad():
+        logits = lm.decoder(x.tokens[:, :-1])[0]
+    lp = torch.distributions.Categorical(logits=logits).log_prob(x.tokens[:, 1:])
+    targets = x.tokens[:, 1:]
+    keep = (targets != VOCAB.pad_id) & (targets != VOCAB.unk_id)
+    # by hand: known targets (words other than <unk>, and <eos>) are 4, 2, 3 and 2 in the four sentences
+    assert int(keep.sum()) == 11
+    want = math.exp(-(lp * keep).sum().item() / 11)
+    assert ev.fluency_without_unk(lm, VOCAB, sents, batch_size=3) == pytest.approx(want, rel=1e-5)
+    # <unk> predictions are left out, so the score differs from the plain fluency here ...
+    assert ev.fluency_without_unk(lm, VOCAB, sents) != pytest.approx(ev.fluency(lm, VOCAB, sents), rel=1e-3)
+    # ... and equals it on sentences without <unk>
+    assert ev.fluency_without_unk(lm, VOCAB, SENTS) == pytest.approx(ev.fluency(lm, VOCAB, SENTS), rel=1e-5)
+    with pytest.raises(ValueError, match="no sentences"):
+        ev.fluency_without_unk(lm, VOCAB, [])
 
 
 def test_codes_kl_and_interpolation_scores():
@@ -347,6 +410,12 @@ def test_codes_kl_and_interpolation_scores():
     scores = ev.interpolation_scores(vae, lm, VOCAB, codes.mu, pairs, steps=5, path="slerp")
     assert len(scores.paths) == 4 and all(len(p) == 5 for p in scores.paths)
     assert 0 < scores.distinct <= 1 and 0 <= scores.monotone_steps <= 1 and scores.interior_perplexity > 1
+    jumps = [ev.largest_step(p) for p in scores.paths]
+    defined = [j for j in jumps if not math.isnan(j)]
+    if defined:
+        assert scores.largest_step == pytest.approx(sum(defined) / len(defined))
+    else:
+        assert math.isnan(scores.largest_step)
     # the path's endpoints are the greedy decodes of the two codes
     assert scores.paths[0][0] == ev.decode_ids(VOCAB, vae.decode_greedy(codes.mu[pairs[0, :1]]))[0]
     with pytest.raises(ValueError, match="path"):

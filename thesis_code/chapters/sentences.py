@@ -12,6 +12,10 @@ The main VAE's remedies for collapse are chosen on the validation split (:func:`
 annealing always, and the word dropout rate and the free-bits floor (Kingma et al. 2016) of the candidate
 that lies farthest inside the experiment's two targets (KL at least ``KL_TARGET`` nats, NLL at most
 ``NLL_TARGET`` above the language model's).
+
+The homotopies of 4.2 are decoded greedily with or without ``<unk>``, chosen on the validation split by
+reconstruction error (:func:`select_decoding`), and the VAE is compared with the autoencoder seed by seed
+(:func:`paired_difference`: both are scored on the same pairs by the same language model).
 """
 from __future__ import annotations
 
@@ -250,18 +254,75 @@ def likelihood_row(run, model, c: Corpus, name: str, data=None, split: str = "te
     return evaluate_cached(f"sentence-likelihood-{name}", config, compute, run=run, model=model)
 
 
-def interpolation_row(run, model, lm, c: Corpus, path: str, name: str) -> ev.InterpolationScores:
+DECODINGS = {"<unk> banned": False, "<unk> allowed": True}   # greedy decoding, with or without <unk>
+
+
+@dataclass(frozen=True)
+class DecodingSelection:
+    """The greedy decoding of the homotopy scores, chosen on the validation split."""
+
+    name: str                  # a key of DECODINGS
+    rows: list                 # per decoding and model: error, share run to max_len
+    seed: int
+    n_validation: int
+
+    @property
+    def allow_unk(self) -> bool:
+        return DECODINGS[self.name]
+
+
+def select_decoding(run, c: Corpus, models: dict, seed: int) -> DecodingSelection:
+    """Choose whether the greedy decoder of the homotopies may emit ``<unk>``, on the validation split:
+    the decoding whose reconstructions of the ``validation_subset`` sentences from their codes have the
+    smaller word error (:func:`thesis_code.evaluate.text.reconstruction_error`), averaged over the VAE
+    and the autoencoder of ``models`` (those of training seed ``seed``). The criterion is how well a
+    decoding turns codes back into the sentences they came from, the same for both models; it does not
+    look at any homotopy score or at the test split. Ties go to the first decoding (``<unk>`` banned,
+    the display default)."""
+    val = validation_subset(run, c)
+
+    def compute():
+        rows = []
+        for name, allow in DECODINGS.items():
+            for m in ("vae", "ae"):
+                r = ev.reconstruction_error(models[m], c.vocab, val, allow_unk=allow)
+                rows.append({"decoding": name, "model": m, "error": r.error, "at_max_len": r.at_max_len})
+        return rows
+
+    rows = evaluate_cached("sentence-decoding-choice", {"n": len(val), "split": "validation", "seed": seed},
+                           compute, run=run, models={"vae": models["vae"], "ae": models["ae"]})
+    mean = {d: sum(r["error"] for r in rows if r["decoding"] == d) / 2 for d in DECODINGS}
+    best = min(DECODINGS, key=lambda d: (mean[d], list(DECODINGS).index(d)))
+    return DecodingSelection(best, rows, seed, len(val))
+
+
+def interpolation_row(run, model, lm, c: Corpus, path: str, name: str,
+                      allow_unk: bool = False) -> ev.InterpolationScores:
+    """Homotopy scores over ``n_pairs`` random pairs of test sentences (the same pairs for every model of
+    a build: they depend only on the run's seed and the test subset), cached."""
     b = budget(run)
     data = test_subset(run, c)
 
     def compute():
         codes = ev.sentence_codes(model, data).mu
         pairs = ev.random_pairs(len(data), b.n_pairs, seed=run.seed)
-        return ev.interpolation_scores(model, lm, c.vocab, codes, pairs, steps=b.steps, path=path)
+        return ev.interpolation_scores(model, lm, c.vocab, codes, pairs, steps=b.steps, path=path,
+                                       allow_unk=allow_unk)
 
-    return evaluate_cached(f"sentence-interpolation-{name}-{path}",
-                           {"n_pairs": b.n_pairs, "steps": b.steps, "n": len(data), "seed": run.seed},
-                           compute, run=run, models={"model": model, "lm": lm})
+    config = {"n_pairs": b.n_pairs, "steps": b.steps, "n": len(data), "seed": run.seed}
+    if allow_unk:                            # the entries of the <unk>-banned decoding keep their keys
+        config["allow_unk"] = True
+    return evaluate_cached(f"sentence-interpolation-{name}-{path}", config, compute, run=run,
+                           models={"model": model, "lm": lm})
+
+
+def paired_difference(a, b) -> tuple[float, float]:
+    """Mean and 95 % t half-width of the per-seed differences ``a[i] - b[i]`` (two models evaluated on
+    the same pairs with the same seed): pairing removes what the seeds share, e.g. a seed whose language
+    model scores every interpolant lower."""
+    if len(a) != len(b):
+        raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
+    return mean_interval([x - y for x, y in zip(a, b)])
 
 
 def markdown_table(headers, rows, caption: str | None = None, name: str | None = None) -> str:

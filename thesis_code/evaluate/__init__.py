@@ -5,7 +5,8 @@
     sample_quality  Frechet classifier distance of samples, with the classifier's accuracy
     classifier      the small CNN whose features define that distance
     anomaly         the VAE's anomaly scores (negative ELBO, -log p(x), reconstruction, KL, aggregate
-                    posterior, likelihood ratio, complexity correction); AUROC, AP, ROC and PR curves
+                    posterior, likelihood ratio, complexity correction, standardized sum of
+                    scores); AUROC, AP, ROC and PR curves
     compression     bits-back ANS coding, classical codecs, the lossy latent codec
     synthesis       TSTR efficacy, fidelity and privacy of synthetic tables
     text            sentence likelihoods, perplexity and homotopy metrics

@@ -189,3 +189,33 @@ def complexity_corrected_score(nll_bits: torch.Tensor, complexity: torch.Tensor)
     compressor's. It is the likelihood ratio of :func:`likelihood_ratio_score` with the compressor as the
     background model, log2 p_0(x) = -L(x)."""
     return likelihood_ratio_score(-nll_bits, -complexity)
+
+
+def standardized_sum(scores, reference) -> np.ndarray:
+    """Sum of J anomaly scores, each standardized by its mean and standard deviation on reference images:
+
+        s(x) = sum_j (s_j(x) - m_j) / sd_j,   m_j, sd_j = mean and standard deviation (ddof=0) of s_j over
+                                               the reference images (normal training images: no labels).
+
+    ``scores`` and ``reference`` are sequences of J arrays, ``scores[j]`` (N,) of the images to score and
+    ``reference[j]`` (M_j,) of the reference images. Standardizing puts scores measured in different units
+    (nats of a latent density, squared pixel errors) on one scale, so that each counts by how unusual it
+    is for a normal image, not by its units. With one score the sum is an increasing affine map of it (same
+    ranking, same AUROC)."""
+    scores, reference = list(scores), list(reference)
+    if not scores or len(scores) != len(reference):
+        raise ValueError(f"expected as many reference arrays as scores (at least one), got {len(scores)} and "
+                         f"{len(reference)}")
+    arrays = [np.asarray(s.detach().cpu() if torch.is_tensor(s) else s, dtype=np.float64).ravel() for s in scores]
+    if len({a.shape for a in arrays}) != 1:
+        raise ValueError(f"the scores must have the same length, got {[a.shape[0] for a in arrays]}")
+    total = np.zeros_like(arrays[0])
+    for j, (a, ref) in enumerate(zip(arrays, reference)):
+        ref = np.asarray(ref.detach().cpu() if torch.is_tensor(ref) else ref, dtype=np.float64).ravel()
+        if ref.size < 2:
+            raise ValueError(f"reference {j} needs at least two values to standardize, got {ref.size}")
+        sd = ref.std()
+        if not sd > 0:
+            raise ValueError(f"reference {j} has zero spread: cannot standardize by it")
+        total += (a - ref.mean()) / sd
+    return total

@@ -22,6 +22,17 @@ decoded greedily, and the homotopy is scored by
     d_b with -t (undefined, hence NaN, on a path that never changes);
 (c) :func:`fluency`: the perplexity that an independent language model assigns to the decoded
     interpolants (grammatical midpoints have a low perplexity).
+
+Score (b) counts a step on which the decoding does not change as monotone, so a path that stays on its
+start and then jumps to its end in one step is perfectly monotone. :func:`largest_step` complements it:
+the largest edit distance between consecutive decodings as a share of d(start, end), 1 / (steps - 1) for
+a path that covers the distance in equal steps and 1 (or more) for one that jumps. It says how gradually,
+not how monotonically, the path moves; it is reported beside (b), never instead of it.
+
+Decoding. ``allow_unk`` lets the greedy decoder emit ``<unk>``. :meth:`_SentenceModel._decode` bans it
+by default (for display), but with a truncated vocabulary ``<unk>`` is a frequent token, and a decoder
+denied it may fall into loops that run to ``max_len``; :func:`reconstruction_error` measures which
+decoding reconstructs held-out sentences better (the chapter chooses on the validation split).
 """
 from __future__ import annotations
 
@@ -154,12 +165,37 @@ def encode_sentences(model, vocab, sentences: Sequence[str]) -> torch.Tensor:
 
 
 def homotopy(model, vocab, z_a: torch.Tensor, z_b: torch.Tensor, steps: int = 9, path: str = "lerp",
-             max_len: int = 30) -> list[str]:
+             max_len: int = 30, allow_unk: bool = False) -> list[str]:
     """Greedy decodes of ``steps`` equally spaced points on the path from z_a to z_b."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {sorted(PATHS)}, got {path!r}")
     z = PATHS[path](z_a, z_b, steps)
-    return decode_ids(vocab, model.decode_greedy(z, max_len))
+    return decode_ids(vocab, model.decode_greedy(z, max_len, allow_unk=allow_unk))
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """Greedy reconstructions of held-out sentences from their codes."""
+
+    error: float            # mean of edit distance(decoding, sentence) / words of the sentence
+    at_max_len: float       # share of decodings that never emit <eos> (run to max_len)
+    decodings: list
+
+
+@torch.no_grad()
+def reconstruction_error(model, vocab, data, allow_unk: bool = False, max_len: int = 30,
+                         batch_size: int = 500) -> Reconstruction:
+    """Greedy decodings of the codes (posterior means) of ``data``'s sentences, compared word by word with
+    the sentences as written: a word outside the vocabulary counts as an error whether the decoder writes
+    ``<unk>`` or another word, so neither decoding is favoured by the comparison itself."""
+    codes = sentence_codes(model, data, batch_size).mu
+    ids = torch.cat([model.decode_greedy(codes[i:i + batch_size], max_len, allow_unk=allow_unk)
+                     for i in range(0, len(codes), batch_size)])
+    decoded = decode_ids(vocab, ids)
+    truth = [s.split() for s in data.sentences]
+    err = [edit_distance(d.split(), t) / max(1, len(t)) for d, t in zip(decoded, truth)]
+    at_max = (~(ids == vocab.eos_id).any(dim=1)).float().mean().item()
+    return Reconstruction(float(np.mean(err)), float(at_max), decoded)
 
 
 def nearest_sentences(codes: torch.Tensor, queries: torch.Tensor, k: int = 3) -> torch.Tensor:
@@ -182,6 +218,20 @@ def edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
 
 def distinct_share(sentences: Sequence[str]) -> float:
     return len(set(sentences)) / len(sentences)
+
+
+def largest_step(sentences: Sequence[str]) -> float:
+    """The largest word edit distance between consecutive decodings of a path, as a share of the edit
+    distance between its first and last decodings: 1 / (steps - 1) at best (equal steps), 1 for a path
+    that jumps from start to end at once, more for one that detours. NaN when start and end decode to
+    the same sentence (there is no distance to share)."""
+    if len(sentences) < 2:
+        raise ValueError("a path needs at least two points")
+    words = [s.split() for s in sentences]
+    total = edit_distance(words[0], words[-1])
+    if total == 0:
+        return float("nan")
+    return max(edit_distance(u, v) for u, v in zip(words, words[1:])) / total
 
 
 @dataclass(frozen=True)
@@ -214,6 +264,28 @@ def fluency(lm, vocab, sentences: Sequence[str], batch_size: int = 200) -> float
     return sentence_log_likelihood(lm, TextData(list(sentences), vocab), batch_size=batch_size).perplexity
 
 
+@torch.no_grad()
+def fluency_without_unk(lm, vocab, sentences: Sequence[str], batch_size: int = 200) -> float:
+    """Like :func:`fluency`, but the perplexity is taken over the predictions of known tokens only: the
+    language model's predictions of ``<unk>`` targets are left out of the numerator and the count (an
+    ``<unk>`` still conditions the words after it). A decoder that writes many ``<unk>`` cannot lower this
+    score by them, since ``<unk>`` is a frequent, easily predicted token."""
+    from ..data.text import TextData
+    if not sentences:
+        raise ValueError("no sentences to score")
+    data = TextData(list(sentences), vocab).to(_device(lm))
+    lm.eval()
+    total, count = 0.0, 0
+    for xb in _batches(data, batch_size):
+        inputs, targets = xb.tokens[:, :-1], xb.tokens[:, 1:]
+        logits = lm.decoder(inputs)[0]
+        lp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        keep = (targets != vocab.pad_id) & (targets != vocab.unk_id)
+        total += float(lp[keep].sum())
+        count += int(keep.sum())
+    return math.exp(-total / count)          # count > 0: every sentence ends with a known <eos> target
+
+
 @dataclass(frozen=True)
 class InterpolationScores:
     distinct: float          # mean share of distinct sentences per path
@@ -222,10 +294,13 @@ class InterpolationScores:
     interior_perplexity: float   # LM perplexity of the decoded interior points (endpoints excluded)
     n_pairs: int
     paths: list              # the decoded paths (lists of sentences)
+    largest_step: float = float("nan")   # mean largest_step over paths where it is defined
+    interior_perplexity_known: float = float("nan")   # (c) over the predictions of known tokens only
+    allow_unk: bool = False  # whether the greedy decoder could emit <unk>
 
     def as_row(self) -> dict:
         return {"distinct": self.distinct, "monotone steps": self.monotone_steps, "Spearman": self.spearman,
-                "LM perplexity": self.interior_perplexity}
+                "largest step": self.largest_step, "LM perplexity": self.interior_perplexity}
 
 
 def random_pairs(n: int, n_pairs: int, seed: int = 0) -> torch.Tensor:
@@ -240,20 +315,25 @@ def random_pairs(n: int, n_pairs: int, seed: int = 0) -> torch.Tensor:
 
 @torch.no_grad()
 def interpolation_scores(model, lm, vocab, codes: torch.Tensor, pairs: torch.Tensor, steps: int = 9,
-                         path: str = "lerp", max_len: int = 30) -> InterpolationScores:
-    """Scores (a)-(c) over the homotopies between the codes of ``pairs`` (indices into ``codes``)."""
+                         path: str = "lerp", max_len: int = 30,
+                         allow_unk: bool = False) -> InterpolationScores:
+    """Scores (a)-(c) and :func:`largest_step` over the homotopies between the codes of ``pairs``
+    (indices into ``codes``), greedy decoding with or without ``<unk>``."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {sorted(PATHS)}, got {path!r}")
     z = PATHS[path](codes[pairs[:, 0]], codes[pairs[:, 1]], steps)          # (steps, P, D)
-    ids = model.decode_greedy(z.transpose(0, 1).reshape(-1, z.shape[-1]), max_len)
+    ids = model.decode_greedy(z.transpose(0, 1).reshape(-1, z.shape[-1]), max_len, allow_unk=allow_unk)
     flat = decode_ids(vocab, ids)
     paths = [flat[i * steps:(i + 1) * steps] for i in range(len(pairs))]
     mono = [monotonicity(p) for p in paths]
     rhos = [m.spearman for m in mono if not math.isnan(m.spearman)]
     interior = [s for p in paths for s in p[1:-1]]
+    jumps = [j for j in (largest_step(p) for p in paths) if not math.isnan(j)]
     return InterpolationScores(
         distinct=float(np.mean([distinct_share(p) for p in paths])),
         monotone_steps=float(np.mean([m.steps for m in mono])),
         spearman=float(np.mean(rhos)) if rhos else float("nan"),
         interior_perplexity=fluency(lm, vocab, interior),
-        n_pairs=len(pairs), paths=paths)
+        n_pairs=len(pairs), paths=paths,
+        largest_step=float(np.mean(jumps)) if jumps else float("nan"), allow_unk=allow_unk,
+        interior_perplexity_known=fluency_without_unk(lm, vocab, interior))
