@@ -348,12 +348,16 @@ def test_choice_breaks_ties_in_a_fixed_order_and_rejects_a_missing_table():
         A.choose_vae_score(tie.drop(columns="seed"), "mnist")
 
 
-def test_phrases_follow_the_numbers():
-    from thesis_code.chapters.anomaly import margin_phrase, target_phrase
-    assert target_phrase(97.5, 97.5) == "reaches" and target_phrase(97.49, 97.5) == "stays below"
-    assert margin_phrase(98.0, 0.2, 96.0, 0.0).endswith("more than the seed spread (0.2)")
-    assert margin_phrase(96.1, 0.3, 96.0, 0.0).endswith("within the seed spread (0.3)")
-    assert margin_phrase(95.0, 0.3, 96.0, 0.0) == "1.0 points below it"
+def test_target_phrase_uses_the_seed_interval():
+    from scipy import stats
+    from thesis_code.chapters.anomaly import target_phrase
+    v = [97.6, 97.7, 97.65]
+    lo, hi = stats.t.interval(0.95, df=2, loc=np.mean(v), scale=stats.sem(v))  # independent interval
+    assert target_phrase(v, lo - 0.01) == "reaches"
+    assert target_phrase(v, hi + 0.01) == "stays below"
+    assert target_phrase(v, (lo + hi) / 2) == "is within its seed interval of"
+    assert target_phrase([97.5], 97.5) == "(one seed) reaches"
+    assert target_phrase([97.49], 97.5) == "(one seed) stays below"
 
 
 def test_benchmark_trains_no_detector_on_the_held_out_images(monkeypatch, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from thesis_code.chapters import compression, experiment, sentences, tabular
-from thesis_code.evaluate import mean_interval, t_half_width
+from thesis_code.evaluate import difference_phrase, mean_interval, t_half_width
 
 
 @pytest.mark.parametrize("level", [0.9, 0.95, 0.99])
@@ -37,3 +37,15 @@ def test_coverage_of_the_95_interval_by_simulation():
 def test_the_chapters_use_this_one_interval():
     assert sentences.mean_interval is mean_interval and tabular.mean_interval is mean_interval
     assert compression.mean_interval is mean_interval and experiment.t_half_width is t_half_width
+
+
+def test_difference_phrase_states_a_direction_only_outside_the_interval():
+    d = [2.0, 2.2, 1.9]
+    lo, hi = stats.t.interval(0.95, df=2, loc=np.mean(d), scale=stats.sem(d))
+    assert lo > 0
+    assert difference_phrase(d, "it") == f"{np.mean(d):.1f} ± {(hi - lo) / 2:.1f} points above it (95 % interval over 3 seeds)"
+    assert "below it" in difference_phrase([-x for x in d], "it")
+    assert difference_phrase([1.0, -0.5, 0.2], "it").startswith("within the seed interval of it (+0.2")
+    assert difference_phrase([0.01, 0.0, 0.02], "it") == "level with it (to 0.1 points over 3 seeds)"
+    assert difference_phrase([0.7], "it") == "0.7 points above it (one seed, no interval)"
+    assert difference_phrase([0.0], "it") == "level with it (to 0.1 points; one seed, no interval)"

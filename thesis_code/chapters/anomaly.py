@@ -40,6 +40,7 @@ import torch
 
 from .. import evaluate
 from ..data.one_class import OneClassSplit, one_class_split
+from ..evaluate.intervals import mean_interval
 from ..latent import _eval_mode, encode_dataset
 from ..models.autoencoders import AEConfig, Autoencoder
 from ..models.vae import VAE, VAEConfig
@@ -511,20 +512,17 @@ def chosen_scores(result: BenchmarkResult) -> dict[str, str]:
     return {name: choose_vae_score(result.val_auroc, name) for name in result.budget.datasets}
 
 
-def target_phrase(mean: float, target: float) -> str:
-    """"reaches" or "stays below" a published target mean."""
-    return "reaches" if mean >= target else "stays below"
-
-
-def margin_phrase(mean: float, std: float, base_mean: float, base_std: float) -> str:
-    """How the chosen VAE score's mean compares with the strongest baseline's, against the larger of the
-    two seed spreads (a claim "above by more than the spread" only when it holds)."""
-    spread, margin = max(std, base_std), mean - base_mean
-    if margin > spread:
-        return f"{margin:.1f} points above it, more than the seed spread ({spread:.1f})"
-    if margin > 0:
-        return f"{margin:.1f} points above it, within the seed spread ({spread:.1f})"
-    return f"{-margin:.1f} points below it"
+def target_phrase(values, target: float) -> str:
+    """How a mean over seeds compares with a published target, with its 95 % t-interval: "reaches" only
+    when the whole interval is at or above it, "stays below" when it is wholly below; one seed says so."""
+    m, h = mean_interval(values)
+    if math.isnan(h):
+        return "(one seed) reaches" if m >= target else "(one seed) stays below"
+    if m - h >= target:
+        return "reaches"
+    if m + h < target:
+        return "stays below"
+    return "is within its seed interval of"
 
 
 def best_baseline(summ: pd.DataFrame, dataset: str) -> str:

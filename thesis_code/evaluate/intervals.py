@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-__all__ = ["t_half_width", "mean_interval"]
+__all__ = ["t_half_width", "mean_interval", "difference_phrase"]
 
 
 def t_half_width(sd: float, n: int, level: float = 0.95) -> float:
@@ -26,3 +26,21 @@ def mean_interval(values, level: float = 0.95) -> tuple[float, float]:
     if v.size == 0:
         raise ValueError("mean_interval needs at least one value")
     return float(v.mean()), t_half_width(float(v.std(ddof=1)) if v.size > 1 else 0.0, v.size, level)
+
+
+def difference_phrase(diffs, of: str, unit: str = "points") -> str:
+    """Words for per-seed differences A - B (paired by seed) compared with ``of`` (the B, e.g. "it" or "that
+    of the negative ELBO"), true whatever the run gives: "above"/"below" with the 95 % interval only when
+    the interval excludes 0; "within the seed interval" when it does not; "level with" for a difference
+    under 0.05 (the 0.1 shown); one seed states its direction but claims no interval."""
+    v = np.asarray(list(diffs), dtype=float)
+    m, h = mean_interval(v)
+    n, word = v.size, ("above" if m > 0 else "below")
+    if math.isnan(h):
+        return (f"level with {of} (to 0.1 {unit}; one seed, no interval)" if abs(m) < 0.05 else
+                f"{abs(m):.1f} {unit} {word} {of} (one seed, no interval)")
+    if abs(m) < 0.05 and h < 0.05:
+        return f"level with {of} (to 0.1 {unit} over {n} seeds)"
+    if m - h > 0 or m + h < 0:
+        return f"{abs(m):.1f} ± {h:.1f} {unit} {word} {of} (95 % interval over {n} seeds)"
+    return f"within the seed interval of {of} ({m:+.1f} ± {h:.1f} {unit}, 95 % interval over {n} seeds)"
