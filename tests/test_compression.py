@@ -142,3 +142,57 @@ def test_mosaic_inverse_and_jpeg_quality_monotone():
     low, high = rows
     assert low["bpp"] < high["bpp"]
     assert C.psnr(low["x_hat"], x) < C.psnr(high["x_hat"], x)
+
+
+class _LinearDecoder(torch.nn.Module):
+    """decode_mean(h) = h W^T + b reshaped to images: a decoder whose refinement has a closed form."""
+
+    def __init__(self, d: int, seed: int):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.lin = torch.nn.Linear(d, 16)
+        with torch.no_grad():
+            self.lin.weight.copy_(torch.randn(16, d, generator=g) / 2)
+            self.lin.bias.copy_(torch.randn(16, generator=g) / 4)
+
+    def decode_mean(self, h):
+        return self.lin(h).reshape(len(h), 1, 4, 4)
+
+
+def test_refine_codes_reaches_the_ridge_solution_of_a_linear_decoder():
+    """With x_hat = W h + b the objective ||x - W h - b||^2 + lam sum (h - m)^2 / (2 s^2) is quadratic;
+    its minimizer solves (2 W^T W + lam diag(1/s^2)) h = 2 W^T (x - b) + lam m / s^2 (numpy.linalg)."""
+    d, n, lam = 5, 7, 0.7
+    model = _LinearDecoder(d, seed=3)
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(n, 1, 4, 4, generator=g)
+    codes = torch.randn(n, d, generator=g).double().numpy()
+    m, s = np.linspace(-0.5, 0.5, d), np.linspace(0.5, 2.0, d)
+    refined = C.refine_codes(model, codes, x, steps=3000, lr=0.05, rate_weight=lam, centre=m, spread=s)
+    w = model.lin.weight.detach().double().numpy()
+    b = model.lin.bias.detach().double().numpy()
+    a = 2 * w.T @ w + lam * np.diag(1 / s ** 2)
+    rhs = 2 * (x.reshape(n, -1).double().numpy() - b) @ w + lam * m / s ** 2
+    exact = np.linalg.solve(a, rhs.T).T
+    assert np.abs(refined - exact).max() < 2e-3
+    # the decoder's parameters are untouched and trainable again afterwards
+    assert all(p.requires_grad for p in model.parameters())
+    assert torch.equal(model.lin.weight.detach().double(), torch.as_tensor(w))
+
+
+def test_refine_codes_treats_images_independently_and_rejects_bad_input():
+    model = _LinearDecoder(3, seed=5)
+    g = torch.Generator().manual_seed(6)
+    x = torch.rand(4, 1, 4, 4, generator=g)
+    codes = torch.randn(4, 3, generator=g).double().numpy()
+    kw = dict(steps=25, lr=0.1, rate_weight=0.2, centre=np.zeros(3), spread=np.ones(3))
+    together = C.refine_codes(model, codes, x, **kw)
+    alone = np.concatenate([C.refine_codes(model, codes[i:i + 1], x[i:i + 1], **kw) for i in range(4)])
+    assert np.allclose(together, alone, atol=1e-5)
+    assert np.array_equal(C.refine_codes(model, codes, x, **{**kw, "steps": 0}), codes)
+    with pytest.raises(ValueError, match="codes must be"):
+        C.refine_codes(model, codes[:3], x, **kw)
+    with pytest.raises(ValueError, match="spread"):
+        C.refine_codes(model, codes, x, **{**kw, "spread": np.array([1.0, 0.0, 1.0])})
+    with pytest.raises(ValueError, match="rate_weight"):
+        C.refine_codes(model, codes, x, **{**kw, "rate_weight": -1.0})
