@@ -237,7 +237,7 @@ def _calibration_scores(model: VAE, x_train: torch.Tensor, train: dict[str, torc
     agg = evaluate.aggregate_posterior_nll(mu, train["mu"][rest], train["logvar"][rest],
                                            bandwidth=b.latent_bandwidth)
     with _eval_mode(model):
-        rec = (model.decode_mean(mu) - x_train[idx]).pow(2).flatten(1).sum(1)
+        rec = evaluate.squared_reconstruction_error(model, x_train[idx], mu)
     return {"aggregate_posterior": agg.double().cpu().numpy(), "reconstruction": rec.double().cpu().numpy()}
 
 

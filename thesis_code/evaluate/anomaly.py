@@ -99,11 +99,17 @@ def vae_scores(model, x: torch.Tensor, k: int = 8, batch_size: int = 500, seed: 
             kl = kl_normal_per_dim(mu, logvar).sum(-1)
             out["neg_elbo"].append(-(log_px.mean(0) - kl))
             out["nll"].append(-(torch.logsumexp(log_w, 0) - math.log(k)))
-            out["reconstruction"].append((model.decode_mean(mu) - xb).pow(2).reshape(b, -1).sum(1))
+            out["reconstruction"].append(squared_reconstruction_error(model, xb, mu))
             out["kl"].append(kl)
             out["mu"].append(mu)
             out["logvar"].append(logvar)
     return {n: torch.cat(v) for n, v in out.items()}
+
+
+def squared_reconstruction_error(model, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+    """||x - E[x | z = mu]||^2 per example, ``(N,)``: the squared error of the decoder's mean at the codes
+    ``mu`` (the posterior means of ``x``)."""
+    return (model.decode_mean(mu) - x).pow(2).reshape(len(x), -1).sum(1)
 
 
 def kl_score(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -278,11 +278,8 @@ def fluency_without_unk(lm, vocab, sentences: Sequence[str], batch_size: int = 2
     total, count = 0.0, 0
     for xb in _batches(data, batch_size):
         inputs, targets = xb.tokens[:, :-1], xb.tokens[:, 1:]
-        logits = lm.decoder(inputs)[0]
-        lp = torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        keep = (targets != vocab.pad_id) & (targets != vocab.unk_id)
-        total += float(lp[keep].sum())
-        count += int(keep.sum())
+        total += float(lm.score(inputs, targets, ignore=vocab.unk_id).sum())
+        count += int(((targets != vocab.pad_id) & (targets != vocab.unk_id)).sum())
     return math.exp(-total / count)          # count > 0: every sentence ends with a known <eos> target
 
 

@@ -195,8 +195,10 @@ class _SentenceModel(nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def score(self, inputs: torch.Tensor, targets: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """log p(targets | inputs, c) summed over each sentence's real targets, ``(B,)`` nats.
+    def score(self, inputs: torch.Tensor, targets: torch.Tensor, c: torch.Tensor | None = None,
+              ignore: int | None = None) -> torch.Tensor:
+        """log p(targets | inputs, c) summed over each sentence's real targets, ``(B,)`` nats; with
+        ``ignore`` the predictions of that token id are left out too (it still conditions what follows).
 
         The same number as the categorical likelihood of the full logits ``decoder(inputs, c)`` with the
         padding masked out, but the output layer and the softmax over the vocabulary, which dominate the
@@ -204,6 +206,8 @@ class _SentenceModel(nn.Module):
         mini-batch of 128 WordNet sentences, and skipping it speeds up training and evaluation alike."""
         h, _ = self.decoder.hidden(inputs, c)
         real = targets != self.config.pad_id                                      # (B, T)
+        if ignore is not None:
+            real &= targets != ignore
         logits = self.decoder.out(h[real])                                         # (N, V), N real targets
         token_lp = self.likelihood.log_prob(targets[real].unsqueeze(-1), logits.unsqueeze(-2))   # (N,)
         per_token = torch.zeros(targets.shape, dtype=token_lp.dtype, device=token_lp.device)
