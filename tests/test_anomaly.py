@@ -275,6 +275,40 @@ def test_calibration_scores_leave_the_calibration_codes_out_of_the_mixture(tiny_
     with torch.no_grad():
         rec = ((model.decode_mean(train["mu"][idx]) - x[idx]) ** 2).sum((1, 2, 3)).double().numpy()
     np.testing.assert_allclose(cal["reconstruction"], rec, rtol=1e-5)
+    # the weighted error: -2 log N(x; x_hat, diag v) minus its normalizer, v from the calibration residuals
+    with torch.no_grad():
+        x_hat = model.decode_mean(train["mu"][idx])
+    v = ((x_hat - x[idx]).double() ** 2).mean(0) + b.sigma ** 2
+    gauss = D.Normal(x_hat.double(), v.sqrt().expand_as(x_hat)).log_prob(x[idx].double()).sum((1, 2, 3))
+    want = (-2 * gauss - torch.log(2 * math.pi * v).sum()).numpy()
+    np.testing.assert_allclose(cal["weighted_reconstruction"], want, rtol=1e-4)
+
+
+def test_weighted_reconstruction_error_against_a_gaussian_log_density(tiny_vae):
+    from thesis_code import evaluate
+    model, x = tiny_vae
+    mu = model.encode(x)[0].detach()
+    g = torch.Generator().manual_seed(3)
+    v = 0.01 + torch.rand(1, 28, 28, generator=g)
+    got = evaluate.weighted_reconstruction_error(model, x, mu, v, batch_size=3)
+    with torch.no_grad():
+        x_hat = model.decode_mean(mu)
+    gauss = D.Independent(D.Normal(x_hat.double(), v.double().sqrt().expand_as(x_hat)), 3).log_prob(x.double())
+    torch.testing.assert_close(got.double(), -2 * gauss - torch.log(2 * math.pi * v.double()).sum(),
+                               rtol=1e-5, atol=1e-4)
+    # a constant variance is the plain squared error divided by it
+    flat = evaluate.weighted_reconstruction_error(model, x, mu, torch.full((1, 28, 28), 0.25))
+    torch.testing.assert_close(flat, evaluate.squared_reconstruction_error(model, x, mu).detach() / 0.25)
+    with pytest.raises(ValueError, match="shape of one image"):
+        evaluate.weighted_reconstruction_error(model, x, mu, torch.ones(28, 28))
+    # the residual variance: numpy's mean of squares plus the floor; bad input rejected
+    r = torch.randn(5, 1, 28, 28, generator=g)
+    np.testing.assert_allclose(evaluate.residual_variance(r, 0.1).numpy(),
+                               (r.numpy() ** 2).mean(0) + 0.1, rtol=1e-6)
+    with pytest.raises(ValueError, match="floor"):
+        evaluate.residual_variance(r, 0.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        evaluate.residual_variance(r[:1], 0.1)
 
 
 # ------------------------------------------------------------------ choosing the VAE score on validation

@@ -112,6 +112,36 @@ def squared_reconstruction_error(model, x: torch.Tensor, mu: torch.Tensor) -> to
     return (model.decode_mean(mu) - x).pow(2).reshape(len(x), -1).sum(1)
 
 
+def residual_variance(residuals: torch.Tensor, floor: float) -> torch.Tensor:
+    """Per-pixel variance of reconstruction residuals r = x - E[x|z=mu] of normal reference images
+    ``(M, ...)``: v = mean_m r_m^2 + floor, shape ``residuals.shape[1:]``. The residual's mean is not
+    subtracted (a pixel the decoder gets wrong the same way every time is still uncertain), and the floor
+    (the decoder's own sigma^2) keeps pixels that every normal image reconstructs exactly from
+    dominating the weighted error."""
+    if residuals.dim() < 2 or len(residuals) < 2:
+        raise ValueError(f"expected residuals of at least 2 reference images, shape (M, ...), got "
+                         f"{tuple(residuals.shape)}")
+    if not floor > 0:
+        raise ValueError(f"the variance floor must be positive, got {floor}")
+    return residuals.pow(2).mean(0) + floor
+
+
+def weighted_reconstruction_error(model, x: torch.Tensor, mu: torch.Tensor, variance: torch.Tensor,
+                                  batch_size: int = 1000) -> torch.Tensor:
+    """sum_p (x_p - E[x_p | z = mu])^2 / v_p per example, ``(N,)``: the squared error with every pixel
+    weighted by the inverse of its residual variance on normal images (:func:`residual_variance`). Up to a
+    constant it is -2 log N(x; E[x|z=mu], diag v): the Gaussian decoder with its fixed sigma^2 replaced by
+    the variance the residuals of normal images actually have, pixel by pixel."""
+    if variance.shape != x.shape[1:]:
+        raise ValueError(f"variance must have the shape of one image, {tuple(x.shape[1:])}, got "
+                         f"{tuple(variance.shape)}")
+    out = []
+    with _eval_mode(model), torch.no_grad():
+        for xb, mb in zip(x.split(batch_size), mu.split(batch_size)):
+            out.append(((model.decode_mean(mb) - xb).pow(2) / variance).reshape(len(xb), -1).sum(1))
+    return torch.cat(out)
+
+
 def kl_score(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, diag exp(logvar)) || N(0, I)) per example, ``(N,)``: how far the code of x sits from the
     prior. A latent-space novelty score that ignores the decoder."""
