@@ -265,7 +265,7 @@ def _calibration_scores(model: VAE, x_train: torch.Tensor, train: dict[str, torc
 @torch.no_grad()
 def _score_images(model: VAE, x: torch.Tensor, train: dict[str, torch.Tensor], complexity: torch.Tensor,
                   b: Budget, calibration: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The seven VAE scores of the images ``x`` (and their posterior means ``mu``); ``calibration`` holds
+    """The eight VAE scores of the images ``x`` (and their posterior means ``mu``); ``calibration`` holds
     the reference scores of training images (:func:`_calibration_scores`)."""
     out = evaluate.vae_scores(model, x, k=b.k, seed=0)
     dims = int(np.prod(x.shape[1:]))
