@@ -290,17 +290,19 @@ def test_weighted_reconstruction_error_against_a_gaussian_log_density(tiny_vae):
     mu = model.encode(x)[0].detach()
     g = torch.Generator().manual_seed(3)
     v = 0.01 + torch.rand(1, 28, 28, generator=g)
-    got = evaluate.weighted_reconstruction_error(model, x, mu, v, batch_size=3)
+    got = evaluate.vae_scores(model, x, k=2, batch_size=3, variance=v)["weighted_reconstruction"]
     with torch.no_grad():
         x_hat = model.decode_mean(mu)
     gauss = D.Independent(D.Normal(x_hat.double(), v.double().sqrt().expand_as(x_hat)), 3).log_prob(x.double())
     torch.testing.assert_close(got.double(), -2 * gauss - torch.log(2 * math.pi * v.double()).sum(),
                                rtol=1e-5, atol=1e-4)
     # a constant variance is the plain squared error divided by it
-    flat = evaluate.weighted_reconstruction_error(model, x, mu, torch.full((1, 28, 28), 0.25))
-    torch.testing.assert_close(flat, evaluate.squared_reconstruction_error(model, x, mu).detach() / 0.25)
+    residual = x - x_hat
+    flat = evaluate.squared_error(residual, torch.full((1, 28, 28), 0.25))
+    torch.testing.assert_close(flat, evaluate.squared_error(residual) / 0.25)
+    assert "weighted_reconstruction" not in evaluate.vae_scores(model, x, k=2)
     with pytest.raises(ValueError, match="shape of one image"):
-        evaluate.weighted_reconstruction_error(model, x, mu, torch.ones(28, 28))
+        evaluate.squared_error(residual, torch.ones(28, 28))
     # the residual variance: numpy's mean of squares plus the floor; bad input rejected
     r = torch.randn(5, 1, 28, 28, generator=g)
     np.testing.assert_allclose(evaluate.residual_variance(r, 0.1).numpy(),

@@ -8,7 +8,7 @@ For every data set (MNIST, Fashion-MNIST), normal class c and seed:
   -log p(x), reconstruction error, KL term; plus the aggregate-posterior density of the code and the
   complexity-corrected likelihood of Serra et al. 2020, and the standardized sum of the aggregate-posterior
   score and the reconstruction error, ``evaluate.standardized_sum``, plain and with every pixel weighted
-  by its residual variance on normal images, ``evaluate.weighted_reconstruction_error``);
+  by its residual variance on normal images, ``evaluate.squared_error``);
 * a deterministic autoencoder of the same architecture and code size (reconstruction error);
 * scikit-learn baselines on raw pixels: PCA reconstruction error (90 % of the variance), one-class SVM,
   Isolation Forest, kernel density estimation;
@@ -257,11 +257,12 @@ def _calibration_scores(model: VAE, x_train: torch.Tensor, train: dict[str, torc
     agg = evaluate.aggregate_posterior_nll(mu, train["mu"][rest], train["logvar"][rest],
                                            bandwidth=b.latent_bandwidth)
     with _eval_mode(model):
-        rec = evaluate.squared_reconstruction_error(model, x_train[idx], mu)
-        variance = evaluate.residual_variance(model.decode_mean(mu) - x_train[idx], floor=b.sigma ** 2)
-    wrec = evaluate.weighted_reconstruction_error(model, x_train[idx], mu, variance)
-    return {"aggregate_posterior": agg.double().cpu().numpy(), "reconstruction": rec.double().cpu().numpy(),
-            "weighted_reconstruction": wrec.double().cpu().numpy(), "pixel_variance": variance}
+        residual = x_train[idx] - model.decode_mean(mu)
+    variance = evaluate.residual_variance(residual, floor=b.sigma ** 2)
+    return {"aggregate_posterior": agg.double().cpu().numpy(),
+            "reconstruction": evaluate.squared_error(residual).double().cpu().numpy(),
+            "weighted_reconstruction": evaluate.squared_error(residual, variance).double().cpu().numpy(),
+            "pixel_variance": variance}
 
 
 @torch.no_grad()
@@ -269,7 +270,7 @@ def _score_images(model: VAE, x: torch.Tensor, train: dict[str, torch.Tensor], c
                   b: Budget, calibration: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The eight VAE scores of the images ``x`` (and their posterior means ``mu``); ``calibration`` holds
     the reference scores of training images (:func:`_calibration_scores`)."""
-    out = evaluate.vae_scores(model, x, k=b.k, seed=0)
+    out = evaluate.vae_scores(model, x, k=b.k, seed=0, variance=calibration["pixel_variance"])
     dims = int(np.prod(x.shape[1:]))
     scores = {n: out[n] for n in ("neg_elbo", "nll", "reconstruction", "kl")}
     scores["aggregate_posterior"] = evaluate.aggregate_posterior_nll(out["mu"], train["mu"], train["logvar"],
@@ -283,9 +284,8 @@ def _score_images(model: VAE, x: torch.Tensor, train: dict[str, torch.Tensor], c
     result["latent_plus_reconstruction"] = evaluate.standardized_sum([result[p] for p in parts],
                                                                      [calibration[p] for p in parts])
     # the same sum with every pixel's error weighted by how much normal images vary there
-    wrec = evaluate.weighted_reconstruction_error(model, x, out["mu"], calibration["pixel_variance"])
     result["latent_plus_weighted_reconstruction"] = evaluate.standardized_sum(
-        [result["aggregate_posterior"], wrec.double().cpu().numpy()],
+        [result["aggregate_posterior"], out["weighted_reconstruction"].double().cpu().numpy()],
         [calibration["aggregate_posterior"], calibration["weighted_reconstruction"]])
     result["mu"] = out["mu"].cpu().numpy().astype(np.float32)
     return result

@@ -67,8 +67,8 @@ def _check_images(x: torch.Tensor, model=None) -> None:
 
 
 @torch.no_grad()
-def vae_scores(model, x: torch.Tensor, k: int = 8, batch_size: int = 500, seed: int = 0
-               ) -> dict[str, torch.Tensor]:
+def vae_scores(model, x: torch.Tensor, k: int = 8, batch_size: int = 500, seed: int = 0,
+               variance: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """All per-example anomaly scores of a Gaussian-encoder VAE from one pass over ``x``, each ``(N,)``.
 
     With z_1..z_K ~ q(z|x) (drawn from a generator seeded with ``seed``) and
@@ -81,12 +81,17 @@ def vae_scores(model, x: torch.Tensor, k: int = 8, batch_size: int = 500, seed: 
     ``reconstruction``   squared error ||x - E[x|z=mu(x)]||^2 of the decoder mean at the posterior mean
     ``kl``               KL(q(z|x) || p(z)), the "latent novelty" of x alone
     ``mu``               the posterior means (N, latent_dim), kept for latent-space scores and pictures
+    ``weighted_reconstruction``  only with a per-pixel ``variance`` (:func:`residual_variance`): the same
+                         residual as ``reconstruction``, every pixel divided by its variance
+                         (:func:`squared_error`), from the same decoder pass
     """
     if k < 1 or batch_size < 1:
         raise ValueError(f"k and batch_size must be >= 1, got {k} and {batch_size}")
     _check_images(x, model)
     gen = torch.Generator(device=x.device).manual_seed(seed)
-    out: dict[str, list[torch.Tensor]] = {n: [] for n in ("neg_elbo", "nll", "reconstruction", "kl", "mu", "logvar")}
+    names = ("neg_elbo", "nll", "reconstruction", "kl", "mu", "logvar") + (
+        () if variance is None else ("weighted_reconstruction",))
+    out: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     with _eval_mode(model):
         for xb in x.split(batch_size):
             b = xb.shape[0]
@@ -99,17 +104,28 @@ def vae_scores(model, x: torch.Tensor, k: int = 8, batch_size: int = 500, seed: 
             kl = kl_normal_per_dim(mu, logvar).sum(-1)
             out["neg_elbo"].append(-(log_px.mean(0) - kl))
             out["nll"].append(-(torch.logsumexp(log_w, 0) - math.log(k)))
-            out["reconstruction"].append(squared_reconstruction_error(model, xb, mu))
+            residual = xb - model.decode_mean(mu)
+            out["reconstruction"].append(squared_error(residual))
+            if variance is not None:
+                out["weighted_reconstruction"].append(squared_error(residual, variance))
             out["kl"].append(kl)
             out["mu"].append(mu)
             out["logvar"].append(logvar)
     return {n: torch.cat(v) for n, v in out.items()}
 
 
-def squared_reconstruction_error(model, x: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
-    """||x - E[x | z = mu]||^2 per example, ``(N,)``: the squared error of the decoder's mean at the codes
-    ``mu`` (the posterior means of ``x``)."""
-    return (model.decode_mean(mu) - x).pow(2).reshape(len(x), -1).sum(1)
+def squared_error(residuals: torch.Tensor, variance: torch.Tensor | None = None) -> torch.Tensor:
+    """sum_p r_p^2 per example of reconstruction residuals r = x - E[x|z=mu] ``(N, ...)``, ``(N,)``; with a
+    per-pixel ``variance`` (the shape of one image, :func:`residual_variance`) sum_p r_p^2 / v_p, which is,
+    up to a constant, -2 log N(x; E[x|z=mu], diag v): the Gaussian decoder with its fixed sigma^2 replaced
+    by the variance the residuals of normal images actually have, pixel by pixel."""
+    sq = residuals.pow(2)
+    if variance is not None:
+        if variance.shape != residuals.shape[1:]:
+            raise ValueError(f"variance must have the shape of one image, {tuple(residuals.shape[1:])}, got "
+                             f"{tuple(variance.shape)}")
+        sq = sq / variance
+    return sq.reshape(len(residuals), -1).sum(1)
 
 
 def residual_variance(residuals: torch.Tensor, floor: float) -> torch.Tensor:
@@ -124,22 +140,6 @@ def residual_variance(residuals: torch.Tensor, floor: float) -> torch.Tensor:
     if not floor > 0:
         raise ValueError(f"the variance floor must be positive, got {floor}")
     return residuals.pow(2).mean(0) + floor
-
-
-def weighted_reconstruction_error(model, x: torch.Tensor, mu: torch.Tensor, variance: torch.Tensor,
-                                  batch_size: int = 1000) -> torch.Tensor:
-    """sum_p (x_p - E[x_p | z = mu])^2 / v_p per example, ``(N,)``: the squared error with every pixel
-    weighted by the inverse of its residual variance on normal images (:func:`residual_variance`). Up to a
-    constant it is -2 log N(x; E[x|z=mu], diag v): the Gaussian decoder with its fixed sigma^2 replaced by
-    the variance the residuals of normal images actually have, pixel by pixel."""
-    if variance.shape != x.shape[1:]:
-        raise ValueError(f"variance must have the shape of one image, {tuple(x.shape[1:])}, got "
-                         f"{tuple(variance.shape)}")
-    out = []
-    with _eval_mode(model), torch.no_grad():
-        for xb, mb in zip(x.split(batch_size), mu.split(batch_size)):
-            out.append(((model.decode_mean(mb) - xb).pow(2) / variance).reshape(len(xb), -1).sum(1))
-    return torch.cat(out)
 
 
 def kl_score(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
