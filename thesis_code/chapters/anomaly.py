@@ -561,7 +561,8 @@ def best_baseline(summ: pd.DataFrame, dataset: str) -> str:
 CHOSEN_MARK = " †"
 
 
-def _pyod_version() -> str:
+def pyod_version() -> str:
+    """The installed PyOD release (the peer of the comparison table and the text)."""
     from importlib.metadata import PackageNotFoundError, version
     try:
         return version("pyod")
@@ -575,7 +576,7 @@ def comparison_table(summ: pd.DataFrame, chosen: dict[str, str] | None = None) -
     chosen = chosen or {}
     rows = []
     for det in VAE_SCORES + BASELINES + PEERS:
-        row = {"detector": LABELS[det], "source": "run here" + (f" (PyOD {_pyod_version()})" if det in PEERS else "")}
+        row = {"detector": LABELS[det], "source": "run here" + (f" (PyOD {pyod_version()})" if det in PEERS else "")}
         for name in DATASETS:
             d = summ[(summ.dataset == name) & (summ.detector == det)]
             row[name] = (f"{d['mean'].iloc[0]:.1f} ± {d['std'].iloc[0]:.1f} ({int(d['seeds'].iloc[0])})"
